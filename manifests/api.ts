@@ -1,0 +1,198 @@
+/**
+ * The agentway.dev/v1alpha1 API as TypeScript types: what a CR looks like once the API server (or the
+ * synth path, through the same schema) has applied its defaults.
+ */
+
+export const GROUP = 'agentway.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export type Kind = 'Agent' | 'ModelAPI' | 'MCPServer' | 'ClientPool' | 'ClientInstance';
+
+/** Per-kind facts that every layer agrees on. */
+export interface KindInfo {
+  readonly kind: Kind;
+  readonly plural: string;
+  readonly singular: string;
+  /** Path segment in `/{namespace}/{segment}/{name}` and prefix of every derived object name. */
+  readonly segment: string;
+  /** The `RenderConfig.defaultTimeouts` key that applies to this kind. */
+  readonly timeoutKey: TimeoutKey;
+  readonly shortNames: readonly string[];
+}
+
+export type TimeoutKey = 'agent' | 'modelapi' | 'mcp' | 'client';
+
+export const KINDS: Readonly<Record<Kind, KindInfo>> = {
+  Agent: { kind: 'Agent', plural: 'agents', singular: 'agent', segment: 'agent', timeoutKey: 'agent', shortNames: ['agt'] },
+  ModelAPI: { kind: 'ModelAPI', plural: 'modelapis', singular: 'modelapi', segment: 'modelapi', timeoutKey: 'modelapi', shortNames: ['mapi'] },
+  MCPServer: { kind: 'MCPServer', plural: 'mcpservers', singular: 'mcpserver', segment: 'mcp', timeoutKey: 'mcp', shortNames: ['mcp'] },
+  ClientPool: { kind: 'ClientPool', plural: 'clientpools', singular: 'clientpool', segment: 'client', timeoutKey: 'client', shortNames: ['cpool'] },
+  ClientInstance: { kind: 'ClientInstance', plural: 'clientinstances', singular: 'clientinstance', segment: 'client', timeoutKey: 'client', shortNames: ['cinst'] },
+};
+
+export const ALL_KINDS: readonly Kind[] = ['Agent', 'ModelAPI', 'MCPServer', 'ClientPool', 'ClientInstance'];
+
+export function isKind(kind: unknown): kind is Kind {
+  return typeof kind === 'string' && (ALL_KINDS as readonly string[]).includes(kind);
+}
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly generation?: number;
+  readonly resourceVersion?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly [key: string]: unknown;
+}
+
+export interface EnvVar {
+  readonly name: string;
+  readonly value?: string;
+  readonly valueFrom?: { readonly secretKeyRef: { readonly name: string; readonly key: string } };
+}
+
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: 'Exists' | 'Equal';
+  readonly value?: string;
+  readonly effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  readonly tolerationSeconds?: number;
+}
+
+export interface Resources {
+  readonly cpu?: string | number;
+  readonly memory?: string | number;
+  /** Accelerators per replica. */
+  readonly gpu?: number;
+  /** Extended resource name of the accelerator. */
+  readonly gpuResource?: string;
+}
+
+export interface Pool {
+  readonly name: string;
+  readonly replicas?: number;
+  readonly resources?: Resources;
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly tolerations?: readonly Toleration[];
+}
+
+export type CapacitySource = 'replicas' | 'endpoint';
+export type CapacityMetric = 'gpus' | 'cpus' | 'memory' | 'idleWorkers';
+
+export interface Capacity {
+  readonly source: CapacitySource;
+  readonly path: string;
+  readonly metric: CapacityMetric;
+  readonly intervalSeconds: number;
+}
+
+export interface GatewayRoute {
+  readonly enabled: boolean;
+  readonly timeout?: string;
+  readonly hostnames?: readonly string[];
+}
+
+/** Fields shared by Agent, ModelAPI, MCPServer and ClientPool's `spec.template`. */
+export interface WorkloadSpec {
+  readonly image: string;
+  readonly command?: readonly string[];
+  readonly args?: readonly string[];
+  readonly env?: readonly EnvVar[];
+  readonly port: number;
+  readonly replicas: number;
+  readonly resources?: Resources;
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly tolerations?: readonly Toleration[];
+  readonly health?: { readonly path: string };
+  readonly pools?: readonly Pool[];
+  readonly capacity: Capacity;
+  readonly gatewayRoute: GatewayRoute;
+}
+
+export interface AgentSpec extends WorkloadSpec {
+  /** Name of a ModelAPI in the same namespace. */
+  readonly modelAPI?: string;
+  /** Names of MCPServers in the same namespace. */
+  readonly mcpServers?: readonly string[];
+}
+
+export interface ModelAPISpec extends WorkloadSpec {
+  readonly models?: readonly string[];
+  readonly ownedBy?: string;
+}
+
+export type MCPServerSpec = WorkloadSpec;
+
+export interface ClientPoolSpec {
+  readonly template: Omit<WorkloadSpec, 'gatewayRoute' | 'pools' | 'capacity'> & Partial<Pick<WorkloadSpec, 'capacity'>>;
+  readonly apiKeys: { readonly secretRef: { readonly name: string } };
+  readonly idleTimeout: string;
+  readonly maxInstancesPerClient: number;
+  readonly maxInstances: number;
+  readonly gatewayRoute: GatewayRoute;
+}
+
+export interface ClientInstanceSpec {
+  readonly pool: string;
+  readonly client: string;
+  readonly instance: string;
+}
+
+export interface Condition {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message: string;
+  readonly observedGeneration?: number;
+  readonly lastTransitionTime?: string;
+}
+
+export interface PoolStatus {
+  readonly name: string;
+  readonly ready: number;
+  readonly capacity: number;
+  readonly weight: number;
+}
+
+export interface ResourceStatus {
+  readonly observedGeneration?: number;
+  readonly conditions?: readonly Condition[];
+  readonly endpoint?: string;
+  readonly pools?: readonly PoolStatus[];
+  readonly lastActivityTime?: string;
+}
+
+interface Resource<K extends Kind, S> {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: K;
+  readonly metadata: ObjectMeta;
+  readonly spec: S;
+  readonly status?: ResourceStatus;
+}
+
+export type Agent = Resource<'Agent', AgentSpec>;
+export type ModelAPI = Resource<'ModelAPI', ModelAPISpec>;
+export type MCPServer = Resource<'MCPServer', MCPServerSpec>;
+export type ClientPool = Resource<'ClientPool', ClientPoolSpec>;
+export type ClientInstance = Resource<'ClientInstance', ClientInstanceSpec>;
+
+export type AgentwayResource = Agent | ModelAPI | MCPServer | ClientPool | ClientInstance;
+export type WorkloadResource = Agent | ModelAPI | MCPServer;
+
+/** A Kubernetes object as plain JSON: what render returns and apply sends. */
+export interface KubeObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: ObjectMeta;
+  readonly [key: string]: unknown;
+}
+
+/** A problem in a CR, named by the field that has it. */
+export interface FieldError {
+  /** Field path such as `spec.pools[2].name`. */
+  readonly path: string;
+  readonly message: string;
+}

@@ -1,0 +1,81 @@
+/** What render needs beyond the CR: controller configuration and facts the controller read from the cluster. */
+import { ClientPool, TimeoutKey } from './api.js';
+
+export interface GatewayConfig {
+  /** @default 'agentway-gateway' */
+  readonly name: string;
+  /** @default 'agentway-system' */
+  readonly namespace: string;
+  /** GatewayClass of the Gateway agentway creates. @default 'agentway' */
+  readonly className: string;
+  /** HTTP listener port. @default 80 */
+  readonly port: number;
+  /** Render the Gateway itself. @default true */
+  readonly create: boolean;
+  /** Base URL workloads reach the Gateway at, for MODEL_API_URL and MCP_SERVERS. @default `http://{name}.{namespace}.svc` */
+  readonly url: string;
+  /**
+   * Whether the GatewayClass supports HTTPRouteRequestTimeout; false omits route timeouts.
+   * @default true
+   */
+  readonly requestTimeouts: boolean;
+}
+
+export interface RouteServerConfig {
+  /** Service name of the route server. @default 'agentway-route-server' */
+  readonly name: string;
+  /** @default 'agentway-system' */
+  readonly namespace: string;
+  /** @default 8090 */
+  readonly port: number;
+}
+
+export interface RenderConfig {
+  readonly gateway: GatewayConfig;
+  /** Route timeouts per kind when a CR sets none. */
+  readonly defaultTimeouts: Readonly<Record<TimeoutKey, string>>;
+  readonly routeServer: RouteServerConfig;
+}
+
+export interface RenderEnv {
+  readonly config: RenderConfig;
+  /**
+   * Route weight per pool name, from live capacity (DESIGN §4).
+   * @default weights from each pool's replicas and accelerators
+   */
+  readonly weights?: Readonly<Record<string, number>>;
+  /** For a ClientInstance: its ClientPool (required to render one). */
+  readonly clientPool?: ClientPool;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<Record<TimeoutKey, string>> = { agent: '120s', modelapi: '120s', mcp: '30s', client: '120s' };
+
+export interface ConfigOverrides {
+  readonly gateway?: Partial<GatewayConfig>;
+  readonly defaultTimeouts?: Partial<Record<TimeoutKey, string>>;
+  readonly routeServer?: Partial<RouteServerConfig>;
+}
+
+/** A complete RenderConfig: the defaults above, with `overrides` on top. */
+export function renderConfig(overrides: ConfigOverrides = {}): RenderConfig {
+  const g = overrides.gateway ?? {};
+  const name = g.name ?? 'agentway-gateway';
+  const namespace = g.namespace ?? 'agentway-system';
+  return {
+    gateway: {
+      name,
+      namespace,
+      className: g.className ?? 'agentway',
+      port: g.port ?? 80,
+      create: g.create ?? true,
+      url: g.url ?? `http://${name}.${namespace}.svc`,
+      requestTimeouts: g.requestTimeouts ?? true,
+    },
+    defaultTimeouts: { ...DEFAULT_TIMEOUTS, ...stripUndefined(overrides.defaultTimeouts ?? {}) },
+    routeServer: { name: 'agentway-route-server', namespace: 'agentway-system', port: 8090, ...stripUndefined(overrides.routeServer ?? {}) },
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,218 @@
+/**
+ * Our CustomResourceDefinitions, defined once. The same OpenAPI schemas serve the API server (as CRDs)
+ * and the synth path (validated and defaulted with ajv in validate.ts), so both see identical defaults.
+ */
+import { ALL_KINDS, GROUP, KINDS, Kind, VERSION } from './api.js';
+
+export type Schema = Record<string, unknown>;
+
+/** Maximum length of any derived object name (a DNS-1035 label, also a label value). */
+export const MAX_NAME = 63;
+/** Longest pool name; `{segment}-{name}-{pool}` must still fit MAX_NAME (checked in validate.ts). */
+export const MAX_POOL_NAME = 20;
+export const DNS_LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
+export const DURATION = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
+const EXTENDED_RESOURCE = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
+const QUANTITY = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$';
+
+const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
+const int = (description: string, extra: Schema = {}): Schema => ({ type: 'integer', format: 'int32', description, ...extra });
+const strings = (description: string, item: Schema = { type: 'string' }): Schema => ({ type: 'array', description, items: item });
+const stringMap = (description: string): Schema => ({ type: 'object', description, additionalProperties: { type: 'string' } });
+const obj = (description: string, properties: Record<string, Schema>, required?: string[], extra: Schema = {}): Schema => ({
+  type: 'object', description, properties, ...(required ? { required } : {}), ...extra,
+});
+const quantity = (description: string): Schema => ({
+  description, 'x-kubernetes-int-or-string': true,
+  anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: QUANTITY }],
+});
+
+const resources = obj('Compute resources of each replica.', {
+  cpu: quantity('CPU request, e.g. "500m" or "8".'),
+  memory: quantity('Memory request and limit, e.g. "1Gi".'),
+  gpu: int('Accelerators per replica; > 0 adds a limit on gpuResource and a matching toleration.', { minimum: 0, maximum: 64 }),
+  gpuResource: str('Extended resource name of the accelerator.', { default: 'nvidia.com/gpu', maxLength: 253, pattern: EXTENDED_RESOURCE }),
+});
+
+const toleration = obj('A Pod toleration.', {
+  key: str('Taint key.', { maxLength: 316 }),
+  operator: str('Exists or Equal.', { enum: ['Exists', 'Equal'] }),
+  value: str('Taint value.', { maxLength: 63 }),
+  effect: str('Taint effect.', { enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] }),
+  tolerationSeconds: { type: 'integer', format: 'int64', description: 'For NoExecute: how long the pod stays.' },
+});
+
+const envVar = obj('An environment variable of the container.', {
+  name: str('Variable name.', { minLength: 1, maxLength: 256, pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$' }),
+  value: str('Literal value.'),
+  valueFrom: obj('Value from a Secret key.', {
+    secretKeyRef: obj('Secret and key.', { name: str('Secret name.', { minLength: 1, maxLength: 253 }), key: str('Key in the Secret.', { minLength: 1, maxLength: 253 }) }, ['name', 'key']),
+  }, ['secretKeyRef']),
+}, ['name']);
+
+const pool = obj('A group of replicas with its own resources, Deployment, Service and route weight.', {
+  name: str('Pool name; part of the derived Deployment and Service names.', { minLength: 1, maxLength: MAX_POOL_NAME, pattern: DNS_LABEL }),
+  replicas: int('Replicas of this pool.', { minimum: 0, default: 1 }),
+  resources,
+  nodeSelector: stringMap('Node labels the pool is scheduled on.'),
+  tolerations: { type: 'array', description: 'Tolerations of the pool.', items: toleration },
+}, ['name']);
+
+const capacity = obj('Where the free capacity of each pool comes from (for the route weights).', {
+  source: str('replicas: ready replicas x accelerators; endpoint: polled from each ready pod.', { enum: ['replicas', 'endpoint'], default: 'replicas' }),
+  path: str('Path polled on each pod when source is endpoint.', { default: '/capacity', pattern: '^/' }),
+  metric: str('Field of the capacity answer that counts.', { enum: ['gpus', 'cpus', 'memory', 'idleWorkers'], default: 'gpus' }),
+  intervalSeconds: int('Seconds between polls.', { minimum: 1, maximum: 3600, default: 2 }),
+}, undefined, { default: {} });
+
+const gatewayRoute = obj('The HTTPRoute that puts this resource behind the Gateway.', {
+  enabled: { type: 'boolean', description: 'Render an HTTPRoute.', default: true },
+  timeout: str('Request timeout, e.g. "300s"; "0s" disables it. Default: the kind\'s default.', { pattern: DURATION }),
+  hostnames: strings('Hostnames the route answers for.', { type: 'string', maxLength: 253, pattern: '^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$' }),
+}, undefined, { default: {} });
+
+function workloadProperties(template: boolean): Record<string, Schema> {
+  return {
+    image: str('Container image.', { minLength: 1 }),
+    command: strings('Entrypoint override.'),
+    args: strings('Arguments.'),
+    env: { type: 'array', description: 'Environment variables.', items: envVar },
+    port: int('Container and Service port.', { minimum: 1, maximum: 65535, default: 8000 }),
+    ...(template ? {} : { replicas: int('Replicas (of the single default pool when pools is absent).', { minimum: 0, default: 1 }) }),
+    resources,
+    nodeSelector: stringMap('Node labels the pods are scheduled on.'),
+    tolerations: { type: 'array', description: 'Pod tolerations.', items: toleration },
+    health: obj('HTTP readiness and liveness probes on port.', { path: str('Probe path.', { pattern: '^/' }) }, ['path']),
+    ...(template ? {} : {
+      pools: {
+        type: 'array', description: 'Pools of replicas; absent means one pool named "default" from the fields above.',
+        items: pool, minItems: 1, maxItems: 16,
+        'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'],
+      },
+    }),
+    capacity,
+  };
+}
+
+const condition = obj('A status condition.', {
+  type: str('Condition type.'),
+  status: str('True, False or Unknown.', { enum: ['True', 'False', 'Unknown'] }),
+  reason: str('CamelCase reason.'),
+  message: str('Human-readable detail.'),
+  observedGeneration: { type: 'integer', format: 'int64', description: 'Generation the condition describes.' },
+  lastTransitionTime: str('When status last changed.', { format: 'date-time' }),
+}, ['type', 'status']);
+
+const status = (extra: Record<string, Schema> = {}): Schema => obj('Observed state.', {
+  observedGeneration: { type: 'integer', format: 'int64', description: 'Generation last reconciled.' },
+  conditions: {
+    type: 'array', description: 'Ready, RouteAccepted, CapacityAvailable.', items: condition,
+    'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'],
+  },
+  endpoint: str('Gateway path of this resource.'),
+  ...extra,
+});
+
+const poolStatus = {
+  pools: {
+    type: 'array', description: 'Per-pool ready replicas, free capacity and route weight.',
+    items: obj('Pool state.', {
+      name: str('Pool name.'), ready: int('Ready endpoints.'), capacity: { type: 'number', description: 'Free capacity.' }, weight: int('Route weight.'),
+    }, ['name']),
+  },
+};
+
+function specSchema(kind: Kind): Schema {
+  switch (kind) {
+    case 'Agent':
+      return obj('Desired state of the Agent.', {
+        ...workloadProperties(false),
+        modelAPI: str('ModelAPI in the same namespace; its Gateway URL is passed as MODEL_API_URL.', { pattern: DNS_LABEL, maxLength: 63 }),
+        mcpServers: strings('MCPServers in the same namespace; passed as MCP_SERVERS (JSON).', { type: 'string', pattern: DNS_LABEL, maxLength: 63 }),
+        gatewayRoute,
+      }, ['image']);
+    case 'ModelAPI':
+      return obj('Desired state of the ModelAPI.', {
+        ...workloadProperties(false),
+        models: strings('Model names served.'),
+        ownedBy: str('Serving engine, e.g. vllm, sglang, ollama.'),
+        gatewayRoute,
+      }, ['image']);
+    case 'MCPServer':
+      return obj('Desired state of the MCPServer.', { ...workloadProperties(false), gatewayRoute }, ['image']);
+    case 'ClientPool':
+      return obj('Desired state of the ClientPool.', {
+        template: obj('Workload of each client instance (one replica each).', workloadProperties(true), ['image']),
+        apiKeys: obj('API keys of the clients.', {
+          secretRef: obj('Secret whose data maps clientId to apiKey.', { name: str('Secret name.', { minLength: 1, maxLength: 253 }) }, ['name']),
+        }, ['secretRef']),
+        idleTimeout: str('Idle instances are deleted after this long.', { pattern: DURATION, default: '30m' }),
+        maxInstancesPerClient: int('Instances one client may hold.', { minimum: 1, default: 3 }),
+        maxInstances: int('Instances the pool may hold.', { minimum: 1, default: 100 }),
+        gatewayRoute,
+      }, ['template', 'apiKeys']);
+    case 'ClientInstance':
+      return obj('Desired state of the ClientInstance.', {
+        pool: str('ClientPool in the same namespace.', { pattern: DNS_LABEL, maxLength: 63 }),
+        client: str('Client id (never the API key).', { pattern: DNS_LABEL, maxLength: 63 }),
+        instance: str('Instance id chosen by the client.', { pattern: DNS_LABEL, maxLength: 63 }),
+      }, ['pool', 'client', 'instance']);
+  }
+}
+
+/** Longest `metadata.name` of a kind such that `{segment}-{name}` fits MAX_NAME. */
+export function maxNameLength(kind: Kind): number {
+  return MAX_NAME - KINDS[kind].segment.length - 1;
+}
+
+/** The OpenAPI v3 schema of one kind, as it appears in its CRD. */
+export function openApiSchema(kind: Kind): Schema {
+  const extraStatus: Record<string, Schema> = kind === 'ClientInstance'
+    ? { lastActivityTime: str('Last request seen for this instance.', { format: 'date-time' }) }
+    : kind === 'ClientPool' ? { instances: int('ClientInstances of the pool.') } : poolStatus;
+  return obj(`${kind} of agentway.dev.`, {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object', properties: { name: { type: 'string', maxLength: maxNameLength(kind), pattern: DNS_LABEL } } },
+    spec: specSchema(kind),
+    status: status(extraStatus),
+  }, ['spec']);
+}
+
+const ready = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' };
+const age = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+function printerColumns(kind: Kind): Schema[] {
+  if (kind === 'ClientInstance') {
+    return [ready, { name: 'Pool', type: 'string', jsonPath: '.spec.pool' }, { name: 'Client', type: 'string', jsonPath: '.spec.client' },
+      { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' }, { name: 'Last Activity', type: 'date', jsonPath: '.status.lastActivityTime' }, age];
+  }
+  return [ready, { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
+    { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' }, age];
+}
+
+/** The CustomResourceDefinition of one kind. */
+export function crdObject(kind: Kind): Record<string, any> {
+  const info = KINDS[kind];
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${info.plural}.${GROUP}`, labels: { 'app.kubernetes.io/name': 'agentway', 'app.kubernetes.io/part-of': 'agentway' } },
+    spec: {
+      group: GROUP,
+      names: { kind, listKind: `${kind}List`, plural: info.plural, singular: info.singular, shortNames: [...info.shortNames], categories: ['agentway'] },
+      scope: 'Namespaced',
+      versions: [{
+        name: VERSION, served: true, storage: true,
+        schema: { openAPIV3Schema: openApiSchema(kind) },
+        subresources: { status: {} },
+        additionalPrinterColumns: printerColumns(kind),
+      }],
+    },
+  };
+}
+
+/** All our CRDs, in a fixed order. */
+export function crdObjects(): Array<Record<string, any>> {
+  return ALL_KINDS.map(crdObject);
+}

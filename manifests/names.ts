@@ -1,0 +1,42 @@
+/** Names and labels of rendered objects: derived from the CR, never from construct ids. */
+import { KINDS, Kind } from './api.js';
+
+export const MANAGED_BY = 'agentway';
+export const LABELS = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  component: 'app.kubernetes.io/component',
+  managedBy: 'app.kubernetes.io/managed-by',
+  pool: 'agentway.dev/pool',
+  clientPool: 'agentway.dev/client-pool',
+} as const;
+
+/** `{segment}-{name}`: the HTTPRoute's name, and the Deployment's and Service's when there are no pools. */
+export function objectName(kind: Kind, name: string): string {
+  return `${KINDS[kind].segment}-${name}`;
+}
+
+/** Name of a pool's Deployment and Service: `{segment}-{name}-{pool}` when `pools` is given. */
+export function poolObjectName(kind: Kind, name: string, pool: string, explicitPools: boolean): string {
+  return explicitPools ? `${objectName(kind, name)}-${pool}` : objectName(kind, name);
+}
+
+/** Labels every object rendered for one CR carries. */
+export function instanceLabels(kind: Kind, name: string): Record<string, string> {
+  return {
+    [LABELS.name]: KINDS[kind].segment,
+    [LABELS.instance]: objectName(kind, name),
+    [LABELS.component]: kind,
+    [LABELS.managedBy]: MANAGED_BY,
+  };
+}
+
+/** The labels a pool's Service selects its pods by. */
+export function poolSelector(kind: Kind, name: string, pool: string): Record<string, string> {
+  return { [LABELS.instance]: objectName(kind, name), [LABELS.pool]: pool };
+}
+
+/** The Gateway path of a resource: `/{namespace}/{segment}/{name}`. */
+export function routePath(namespace: string, kind: Kind, name: string): string {
+  return `/${namespace}/${KINDS[kind].segment}/${name}`;
+}

@@ -1,0 +1,284 @@
+/**
+ * The render core: one CR in, the Kubernetes objects that serve it out. Pure and deterministic: no
+ * clock, no randomness, no I/O. `agentway synth`, `cdk8s synth` and the controller all call `render`.
+ */
+import { App, Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import {
+  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, Pool, Resources,
+  WorkloadResource, WorkloadSpec, EnvVar,
+} from './api.js';
+import { RenderConfig, RenderEnv } from './config.js';
+import { AgentwayGateway, RouteServerGrant } from './gateway.js';
+import { LABELS, MANAGED_BY, instanceLabels, objectName, poolObjectName, poolSelector, routePath } from './names.js';
+import { Route, RouteBackend } from './route.js';
+import { validateResource } from './validate.js';
+import { computeWeights } from './weights.js';
+import { WorkloadPool } from './workload.js';
+
+/** A pool as rendered: what the controller needs to observe its capacity. */
+export interface RenderedPool {
+  readonly name: string;
+  /** Name of the pool's Deployment and Service. */
+  readonly objectName: string;
+  readonly replicas: number;
+  /** Accelerators per replica. */
+  readonly gpu: number;
+  readonly port: number;
+}
+
+export interface RenderResult {
+  /** Desired objects, in a fixed order; empty when there are errors. */
+  readonly objects: readonly KubeObject[];
+  readonly errors: readonly FieldError[];
+  /** The CR with its defaults applied. */
+  readonly resource?: AgentwayResource;
+  /** Gateway path of the CR, when it has a route. */
+  readonly endpoint?: string;
+  readonly pools: readonly RenderedPool[];
+}
+
+const DURATION_PART = /([0-9]+)(h|ms|m|s)/g;
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/** Milliseconds of a Gateway API duration such as `1h30m`. */
+export function durationMs(duration: string): number {
+  let total = 0;
+  for (const [, n, unit] of duration.matchAll(DURATION_PART)) total += Number(n) * UNIT_MS[unit];
+  return total;
+}
+
+/** The route timeout: the CR's, else the kind's default; none when it is zero or the Gateway can't. */
+function routeTimeout(configured: string | undefined, fallback: string, config: RenderConfig): string | undefined {
+  const timeout = configured ?? fallback;
+  return config.gateway.requestTimeouts && durationMs(timeout) > 0 ? timeout : undefined;
+}
+
+type ResolvedPool = Pool & { readonly replicas: number };
+
+function resolvePools(spec: WorkloadSpec): { pools: readonly ResolvedPool[]; explicit: boolean } {
+  if (!spec.pools) {
+    return {
+      explicit: false,
+      pools: [{ name: 'default', replicas: spec.replicas, resources: spec.resources, nodeSelector: spec.nodeSelector, tolerations: spec.tolerations }],
+    };
+  }
+  // A pool that states resources, nodeSelector or tolerations states all of it: no field-wise merging, so a
+  // CPU pool never inherits the top level's accelerators.
+  return {
+    explicit: true,
+    pools: spec.pools.map((p) => ({
+      name: p.name,
+      replicas: p.replicas ?? 1,
+      resources: p.resources ?? spec.resources,
+      nodeSelector: p.nodeSelector ?? spec.nodeSelector,
+      tolerations: p.tolerations ?? spec.tolerations,
+    })),
+  };
+}
+
+const gpuOf = (r: Resources | undefined) => r?.gpu ?? 0;
+
+function agentEnv(agent: Agent, namespace: string, config: RenderConfig): EnvVar[] {
+  const url = (kind: 'ModelAPI' | 'MCPServer', name: string) => `${config.gateway.url}${routePath(namespace, kind, name)}`;
+  const env: EnvVar[] = [];
+  if (agent.spec.modelAPI) env.push({ name: 'MODEL_API_URL', value: url('ModelAPI', agent.spec.modelAPI) });
+  if (agent.spec.mcpServers && agent.spec.mcpServers.length > 0) {
+    env.push({ name: 'MCP_SERVERS', value: JSON.stringify(agent.spec.mcpServers.map((name) => ({ name, url: url('MCPServer', name) }))) });
+  }
+  return env;
+}
+
+/** Agent, ModelAPI and MCPServer: a Deployment and Service per pool and one weighted HTTPRoute. */
+class WorkloadChart extends Chart {
+  public readonly pools: RenderedPool[] = [];
+  public readonly endpoint?: string;
+
+  public constructor(scope: Construct, cr: WorkloadResource, env: RenderEnv) {
+    super(scope, `${cr.kind}-${cr.metadata.name}`);
+    const { config } = env;
+    const { kind, spec } = cr;
+    const name = cr.metadata.name;
+    const namespace = cr.metadata.namespace ?? 'default';
+    const labels = instanceLabels(kind, name);
+    const extraEnv = cr.kind === 'Agent' ? agentEnv(cr, namespace, config) : [];
+    const { pools, explicit } = resolvePools(spec);
+
+    for (const pool of pools) {
+      const poolName = poolObjectName(kind, name, pool.name, explicit);
+      new WorkloadPool(this, `pool-${pool.name}`, {
+        namespace,
+        name: poolName,
+        labels: { ...labels, [LABELS.pool]: pool.name },
+        selector: poolSelector(kind, name, pool.name),
+        containerName: KINDS[kind].segment,
+        image: spec.image,
+        command: spec.command,
+        args: spec.args,
+        env: [...extraEnv, ...(spec.env ?? [])],
+        port: spec.port,
+        replicas: pool.replicas,
+        resources: pool.resources,
+        nodeSelector: pool.nodeSelector,
+        tolerations: pool.tolerations,
+        healthPath: spec.health?.path,
+      });
+      this.pools.push({ name: pool.name, objectName: poolName, replicas: pool.replicas, gpu: gpuOf(pool.resources), port: spec.port });
+    }
+
+    if (!spec.gatewayRoute.enabled) return;
+    const byReplicas = computeWeights(this.pools.map((p) => ({ name: p.name, ready: p.replicas, capacity: p.replicas * Math.max(1, p.gpu) })));
+    const weight = (pool: string) => env.weights?.[pool] ?? byReplicas.weights[pool];
+    this.endpoint = routePath(namespace, kind, name);
+    new Route(this, 'route', {
+      namespace,
+      name: objectName(kind, name),
+      labels,
+      gateway: config.gateway,
+      pathPrefix: this.endpoint,
+      timeout: routeTimeout(spec.gatewayRoute.timeout, config.defaultTimeouts[KINDS[kind].timeoutKey], config),
+      hostnames: spec.gatewayRoute.hostnames,
+      backends: this.pools.map((p): RouteBackend => ({ service: p.objectName, port: p.port, weight: weight(p.name), gpu: p.gpu > 0 })),
+    });
+  }
+}
+
+/** ClientPool: no workload of its own; a catch-all route that sends unknown instances to the route server. */
+class ClientPoolChart extends Chart {
+  public readonly endpoint?: string;
+
+  public constructor(scope: Construct, cr: ClientPool, env: RenderEnv) {
+    super(scope, `${cr.kind}-${cr.metadata.name}`);
+    const { config } = env;
+    const name = cr.metadata.name;
+    const namespace = cr.metadata.namespace ?? 'default';
+    const labels = instanceLabels(cr.kind, name);
+    if (!cr.spec.gatewayRoute.enabled) return;
+    this.endpoint = routePath(namespace, cr.kind, name);
+    new Route(this, 'route', {
+      namespace,
+      name: objectName(cr.kind, name),
+      labels,
+      gateway: config.gateway,
+      pathPrefix: this.endpoint,
+      // The route server reads pool, client and instance from the path: it gets the path unchanged.
+      rewrite: false,
+      timeout: routeTimeout(cr.spec.gatewayRoute.timeout, config.defaultTimeouts.client, config),
+      hostnames: cr.spec.gatewayRoute.hostnames,
+      backends: [{ service: config.routeServer.name, namespace: config.routeServer.namespace, port: config.routeServer.port, weight: 1 }],
+    });
+    if (namespace !== config.routeServer.namespace) {
+      new RouteServerGrant(this, 'grant', {
+        fromNamespace: namespace,
+        service: config.routeServer,
+        labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'ReferenceGrant' },
+      });
+    }
+  }
+}
+
+/** Name of the ClientInstance for a pool, client and instance: what the route server creates. */
+export function clientInstanceName(pool: string, client: string, instance: string): string {
+  return `${pool}-${client}-${instance}`;
+}
+
+/** ClientInstance: one pod of its pool's template, with its own Service and route. */
+class ClientInstanceChart extends Chart {
+  public readonly pools: RenderedPool[] = [];
+  public readonly endpoint?: string;
+
+  public constructor(scope: Construct, cr: ClientInstance, pool: ClientPool, env: RenderEnv) {
+    super(scope, `${cr.kind}-${cr.metadata.name}`);
+    const { config } = env;
+    const t = pool.spec.template;
+    const name = cr.metadata.name;
+    const namespace = cr.metadata.namespace ?? 'default';
+    const objName = objectName(cr.kind, name);
+    const labels = { ...instanceLabels(cr.kind, name), [LABELS.clientPool]: cr.spec.pool };
+    new WorkloadPool(this, 'pool', {
+      namespace,
+      name: objName,
+      labels: { ...labels, [LABELS.pool]: 'default' },
+      selector: poolSelector(cr.kind, name, 'default'),
+      containerName: KINDS[cr.kind].segment,
+      image: t.image,
+      command: t.command,
+      args: t.args,
+      env: [
+        { name: 'AGENTWAY_CLIENT_ID', value: cr.spec.client },
+        { name: 'AGENTWAY_INSTANCE_ID', value: cr.spec.instance },
+        ...(t.env ?? []),
+      ],
+      port: t.port,
+      replicas: 1,
+      resources: t.resources,
+      nodeSelector: t.nodeSelector,
+      tolerations: t.tolerations,
+      healthPath: t.health?.path,
+    });
+    this.pools.push({ name: 'default', objectName: objName, replicas: 1, gpu: gpuOf(t.resources), port: t.port });
+    if (!pool.spec.gatewayRoute.enabled) return;
+    this.endpoint = `${routePath(namespace, 'ClientPool', cr.spec.pool)}/${cr.spec.client}/${cr.spec.instance}`;
+    new Route(this, 'route', {
+      namespace,
+      name: objName,
+      labels,
+      gateway: config.gateway,
+      pathPrefix: this.endpoint,
+      timeout: routeTimeout(pool.spec.gatewayRoute.timeout, config.defaultTimeouts.client, config),
+      hostnames: pool.spec.gatewayRoute.hostnames,
+      backends: [{ service: objName, port: t.port, weight: 1 }],
+    });
+  }
+}
+
+function newApp(): App {
+  // Explicit props: otherwise the App takes its defaults from CDK8S_* environment variables.
+  return new App({ outdir: 'unused', recordConstructMetadata: false });
+}
+
+function failed(errors: readonly FieldError[]): RenderResult {
+  return { objects: [], errors, pools: [] };
+}
+
+/** Renders one CR (as read from a file or from the API server) into the objects that serve it. */
+export function render(input: unknown, env: RenderEnv): RenderResult {
+  const { resource, errors } = validateResource(input);
+  if (!resource) return failed(errors);
+  const app = newApp();
+  let chart: WorkloadChart | ClientPoolChart | ClientInstanceChart;
+  switch (resource.kind) {
+    case 'Agent': case 'ModelAPI': case 'MCPServer':
+      chart = new WorkloadChart(app, resource, env);
+      break;
+    case 'ClientPool':
+      chart = new ClientPoolChart(app, resource, env);
+      break;
+    case 'ClientInstance': {
+      const pool = env.clientPool;
+      if (!pool || pool.metadata.name !== resource.spec.pool) {
+        return failed([{ path: 'spec.pool', message: `ClientPool "${resource.spec.pool}" not found in namespace "${resource.metadata.namespace ?? 'default'}"` }]);
+      }
+      const checked = validateResource(pool);
+      if (!checked.resource) return failed(checked.errors.map((e) => ({ path: 'spec.pool', message: `ClientPool "${pool.metadata.name}" is invalid: ${e.path}: ${e.message}` })));
+      chart = new ClientInstanceChart(app, resource, checked.resource as ClientPool, env);
+      break;
+    }
+  }
+  return {
+    objects: chart.toJson() as KubeObject[],
+    errors: [],
+    resource,
+    endpoint: chart.endpoint,
+    pools: 'pools' in chart ? chart.pools : [],
+  };
+}
+
+/** Objects shared by every CR: the Gateway, when agentway is configured to create it. */
+export function renderShared(config: RenderConfig): readonly KubeObject[] {
+  if (!config.gateway.create) return [];
+  const app = newApp();
+  const chart = new Chart(app, 'shared');
+  new AgentwayGateway(chart, 'gateway', { ...config.gateway, labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'Gateway' } });
+  return chart.toJson() as KubeObject[];
+}

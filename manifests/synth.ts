@@ -1,0 +1,103 @@
+/**
+ * Synthesis of many CRs into manifest files: the pure half of `agentway synth` (the CLI reads and writes
+ * the files). Output is deterministic: CRs sorted by namespace, kind and name; one file per CR, plus one
+ * for objects shared between CRs; byte-identical for the same input.
+ */
+import { stringify } from 'yaml';
+import { ClientPool, GROUP, KubeObject } from './api.js';
+import { RenderConfig } from './config.js';
+import { render, renderShared } from './render.js';
+
+/** A document read from an input file. */
+export interface SourceDocument {
+  /** Where it came from, for messages: `examples/agent.yaml` or `examples/agent.yaml#2`. */
+  readonly source: string;
+  readonly doc: unknown;
+}
+
+export interface SynthError {
+  readonly source: string;
+  /** `Kind/name`, when the document has them. */
+  readonly object: string;
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface SynthResult {
+  /** File name → YAML text; empty when there are errors. */
+  readonly files: ReadonlyMap<string, string>;
+  readonly errors: readonly SynthError[];
+  /** Documents of other API groups that were passed over. */
+  readonly skipped: readonly string[];
+}
+
+export const SHARED_FILE = 'agentway-shared.yaml';
+
+interface Entry { readonly source: string; readonly doc: Record<string, any>; readonly namespace: string; readonly key: string }
+
+function isOurs(doc: unknown): doc is Record<string, any> {
+  return !!doc && typeof doc === 'object' && typeof (doc as any).apiVersion === 'string' && (doc as any).apiVersion.split('/')[0] === GROUP;
+}
+
+/** YAML of a list of objects, one document each. */
+export function toYaml(objects: readonly unknown[]): string {
+  return objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+}
+
+function objectKey(o: KubeObject): string {
+  return `${o.metadata.namespace ?? ''}/${o.kind}/${o.metadata.name}`;
+}
+
+function fileName(e: Entry): string {
+  return `${e.namespace}.${String(e.doc.kind).toLowerCase()}.${e.doc.metadata.name}.yaml`;
+}
+
+/** Renders every agentway CR among `docs`; other documents are skipped. */
+export function synthesize(docs: readonly SourceDocument[], config: RenderConfig): SynthResult {
+  const errors: SynthError[] = [];
+  const skipped: string[] = [];
+  const entries: Entry[] = [];
+  const seen = new Map<string, string>();
+  for (const { source, doc } of docs) {
+    if (doc === null || doc === undefined) continue;
+    if (!isOurs(doc)) { skipped.push(source); continue; }
+    const name = doc.metadata?.name;
+    const namespace = doc.metadata?.namespace ?? 'default';
+    const key = `${namespace}/${doc.kind}/${name}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      errors.push({ source, object: `${doc.kind}/${name}`, path: 'metadata.name', message: `duplicate of ${first}` });
+      continue;
+    }
+    seen.set(key, source);
+    entries.push({ source, doc, namespace, key });
+  }
+  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+
+  const pools = new Map(entries.filter((e) => e.doc.kind === 'ClientPool').map((e) => [`${e.namespace}/${e.doc.metadata.name}`, e.doc as ClientPool]));
+  const files = new Map<string, string>();
+  const shared = new Map<string, KubeObject>();
+  for (const e of entries) {
+    const clientPool = e.doc.kind === 'ClientInstance' ? pools.get(`${e.namespace}/${e.doc.spec?.pool}`) : undefined;
+    const result = render({ ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } }, { config, clientPool });
+    for (const err of result.errors) {
+      errors.push({ source: e.source, object: `${e.doc.kind ?? '?'}/${e.doc.metadata?.name ?? '?'}`, path: err.path, message: err.message });
+    }
+    // An object outside the CR's namespace (the route server's ReferenceGrant) may be rendered by several
+    // CRs: it goes, once, into the shared file.
+    const own = result.objects.filter((o) => o.metadata.namespace === e.namespace);
+    for (const o of result.objects) if (o.metadata.namespace !== e.namespace) shared.set(objectKey(o), o);
+    files.set(fileName(e), toYaml(own));
+  }
+  if (errors.length > 0) return { files: new Map(), errors, skipped };
+
+  const sharedObjects = [...renderShared(config), ...[...shared.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o)];
+  if (sharedObjects.length > 0) files.set(SHARED_FILE, toYaml(sharedObjects));
+  return { files, errors, skipped };
+}
+
+/** `file: Kind/name: field: reason`, the form every CLI error about a CR takes. */
+export function formatSynthError(e: SynthError): string {
+  return `${e.source}: ${e.object}: ${e.path || '(document)'}: ${e.message}`;
+}
+

@@ -1,0 +1,178 @@
+/**
+ * Validation of CRs: the CRD schema (through ajv, with the CRD's defaults applied exactly as the API
+ * server applies them) plus the rules a schema cannot state. Every problem is collected and named by its
+ * field path; nothing throws for user input.
+ */
+import { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import {
+  ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, Pool, WorkloadSpec, isKind,
+} from './api.js';
+import { DURATION, MAX_NAME, Schema, openApiSchema } from './crds.js';
+import { poolObjectName } from './names.js';
+
+export interface ValidationResult {
+  /** The CR with defaults applied; present only when there are no errors. */
+  readonly resource?: AgentwayResource;
+  readonly errors: readonly FieldError[];
+}
+
+const FRIENDLY_PATTERNS: Record<string, string> = {
+  [DURATION]: 'must be a duration such as "30s", "5m" or "1h30m"',
+  '^[a-z]([-a-z0-9]*[a-z0-9])?$': 'must be a DNS-1035 label: lower-case letters, digits and "-", starting with a letter',
+  '^/': 'must start with "/"',
+};
+
+/** The CRD schema, made strict for authors: unknown fields are errors here (the API server prunes them). */
+function strictSchema(schema: Schema): Schema {
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'properties' && value && typeof value === 'object') {
+      out[key] = Object.fromEntries(Object.entries(value as Record<string, Schema>).map(([k, v]) => [k, strictSchema(v)]));
+    } else if ((key === 'items' || key === 'additionalProperties') && value && typeof value === 'object') {
+      out[key] = strictSchema(value as Schema);
+    } else if (key === 'anyOf' && Array.isArray(value)) {
+      out[key] = value.map((v) => strictSchema(v as Schema));
+    } else {
+      out[key] = value;
+    }
+  }
+  if (schema.properties && schema.additionalProperties === undefined) out.additionalProperties = false;
+  return out;
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, validateFormats: false, verbose: true });
+const validators = new Map<Kind, ValidateFunction>();
+
+function validatorFor(kind: Kind): ValidateFunction {
+  let v = validators.get(kind);
+  if (!v) {
+    const crd = openApiSchema(kind) as { properties: Record<string, Schema> };
+    // Only what the user writes is checked: metadata stays open but for its name, status is ignored.
+    const { metadata, spec } = crd.properties;
+    v = ajv.compile({ type: 'object', required: ['spec'], properties: { metadata, spec: strictSchema(spec) } });
+    validators.set(kind, v);
+  }
+  return v;
+}
+
+function fieldPath(instancePath: string): string {
+  return instancePath.split('/').slice(1)
+    .map((seg) => seg.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+}
+
+function fromAjv(e: ErrorObject): FieldError | undefined {
+  const path = fieldPath(e.instancePath);
+  const p = e.params as Record<string, any>;
+  const join = (child: string) => (path ? `${path}.${child}` : child);
+  // The branches of an anyOf (int-or-string quantities) are summed up by the anyOf error itself.
+  if (e.schemaPath.includes('/anyOf/')) return undefined;
+  switch (e.keyword) {
+    case 'required': return { path: join(p.missingProperty), message: 'is required' };
+    case 'additionalProperties': return { path: join(p.additionalProperty), message: 'unknown field' };
+    case 'anyOf': return { path, message: `must be a Kubernetes quantity such as "500m", "8" or "64Gi", got ${show(e.data)}` };
+    case 'pattern': return { path, message: `${FRIENDLY_PATTERNS[p.pattern] ?? `must match ${p.pattern}`}, got ${show(e.data)}` };
+    case 'enum': return { path, message: `must be one of ${(p.allowedValues as unknown[]).join(', ')}, got ${show(e.data)}` };
+    case 'type': return { path, message: `must be of type ${p.type}, got ${show(e.data)}` };
+    case 'minimum': case 'maximum': return { path, message: `must be ${p.comparison} ${p.limit}, got ${show(e.data)}` };
+    case 'maxLength': return { path, message: `must be at most ${p.limit} characters, got ${String(e.data).length}` };
+    case 'minLength': return { path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${p.limit} characters` };
+    case 'minItems': return { path, message: `must have at least ${p.limit} item(s)` };
+    case 'maxItems': return { path, message: `must have at most ${p.limit} items` };
+    default: return { path, message: e.message ?? e.keyword };
+  }
+}
+
+function duplicates<T>(items: readonly T[], key: (t: T) => string, path: (i: number) => string, what: string): FieldError[] {
+  const first = new Map<string, number>();
+  return items.flatMap((item, i) => {
+    const k = key(item);
+    const j = first.get(k);
+    if (j === undefined) { first.set(k, i); return []; }
+    return [{ path: path(i), message: `duplicate ${what} "${k}" (also at ${path(j)})` }];
+  });
+}
+
+function validatePools(kind: Kind, name: string, pools: readonly Pool[]): FieldError[] {
+  const tooLong = pools.flatMap((p, i) => {
+    const derived = poolObjectName(kind, name, p.name, true);
+    return derived.length > MAX_NAME
+      ? [{ path: `spec.pools[${i}].name`, message: `derived name "${derived}" is ${derived.length} characters, more than ${MAX_NAME}; shorten the pool or metadata.name` }]
+      : [];
+  });
+  return [...duplicates(pools, (p) => p.name, (i) => `spec.pools[${i}].name`, 'pool name'), ...tooLong];
+}
+
+const RESERVED_ENV: Partial<Record<Kind, readonly string[]>> = { Agent: ['MODEL_API_URL', 'MCP_SERVERS'] };
+
+function validateEnv(kind: Kind, spec: Pick<WorkloadSpec, 'env'>, base: string): FieldError[] {
+  const env = spec.env ?? [];
+  const reserved = RESERVED_ENV[kind] ?? [];
+  return [
+    ...duplicates(env, (e) => e.name, (i) => `${base}.env[${i}].name`, 'variable'),
+    ...env.flatMap((e, i) => [
+      ...(e.value !== undefined && e.valueFrom !== undefined ? [{ path: `${base}.env[${i}]`, message: 'set value or valueFrom, not both' }] : []),
+      ...(reserved.includes(e.name) ? [{ path: `${base}.env[${i}].name`, message: `${e.name} is set by agentway from the spec` }] : []),
+    ]),
+  ];
+}
+
+function semanticErrors(cr: AgentwayResource): FieldError[] {
+  const name = cr.metadata.name;
+  switch (cr.kind) {
+    case 'Agent': case 'ModelAPI': case 'MCPServer':
+      return [...validatePools(cr.kind, name, cr.spec.pools ?? []), ...validateEnv(cr.kind, cr.spec, 'spec')];
+    case 'ClientPool': {
+      const s = cr.spec;
+      return [
+        ...validateEnv(cr.kind, s.template, 'spec.template'),
+        ...(s.maxInstancesPerClient > s.maxInstances
+          ? [{ path: 'spec.maxInstancesPerClient', message: `must not exceed spec.maxInstances (${s.maxInstances}), got ${s.maxInstancesPerClient}` }]
+          : []),
+      ];
+    }
+    case 'ClientInstance':
+      return [];
+  }
+}
+
+/**
+ * Checks one CR as read from a file or from the API server and returns it with the CRD defaults applied.
+ * The input is not modified.
+ */
+export function validateResource(input: unknown): ValidationResult {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) {
+    return { errors: [{ path: '', message: 'must be an object' }] };
+  }
+  const raw = input as Record<string, any>;
+  if (raw.apiVersion !== API_VERSION) {
+    return { errors: [{ path: 'apiVersion', message: `must be ${API_VERSION}, got ${show(raw.apiVersion)}` }] };
+  }
+  if (!isKind(raw.kind)) {
+    return { errors: [{ path: 'kind', message: `unknown kind ${show(raw.kind)}; expected one of ${ALL_KINDS.join(', ')}` }] };
+  }
+  if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') {
+    return { errors: [{ path: 'metadata.name', message: 'is required' }] };
+  }
+  const cr = structuredClone(raw);
+  const validate = validatorFor(raw.kind);
+  if (!validate(cr)) {
+    const seen = new Set<string>();
+    const errors = (validate.errors ?? []).flatMap((e) => {
+      const fe = fromAjv(e);
+      const key = fe && `${fe.path}\u0000${fe.message}`;
+      if (!fe || seen.has(key!)) return [];
+      seen.add(key!);
+      return [fe];
+    });
+    return { errors };
+  }
+  const resource = cr as AgentwayResource;
+  const errors = semanticErrors(resource);
+  return errors.length > 0 ? { errors } : { resource, errors: [] };
+}
+

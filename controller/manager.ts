@@ -1,0 +1,273 @@
+/**
+ * The controller process: informers feed one work queue, N workers reconcile keys from it, a Lease elects
+ * the one active replica, and HTTP endpoints serve probes and metrics.
+ */
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Logger } from 'pino';
+import { ALL_KINDS, Kind } from '../manifests/api.js';
+import { RenderConfig } from '../manifests/config.js';
+import { renderShared } from '../manifests/render.js';
+import { LABELS, MANAGED_BY } from '../manifests/names.js';
+import { FIELD_MANAGER, PART_OF_LABEL, isSubset } from './apply.js';
+import { ApiEventRecorder } from './events.js';
+import { Informer, KubeObj } from './informer.js';
+import { ApiError, KubeClient } from './kube-client.js';
+import { LeaderElector } from './leader.js';
+import { Metrics } from './metrics.js';
+import { WorkQueue } from './queue.js';
+import { Deps, parseQueueKey, queueKey, reconcile } from './reconcile.js';
+import { objectKey, ourType, resourcePath, resourceType } from './resources.js';
+
+export interface ManagerOptions {
+  readonly client: KubeClient;
+  readonly config: RenderConfig;
+  readonly log: Logger;
+  /** Watch and reconcile one namespace only. @default all namespaces */
+  readonly namespace?: string;
+  /** @default 4 */
+  readonly workers?: number;
+  /** Name of this replica, for the Lease and Events. */
+  readonly identity: string;
+  /** Lease to elect a leader on; false runs without election. */
+  readonly leaderElection: { readonly namespace: string; readonly name: string; readonly leaseDurationMs?: number; readonly retryPeriodMs?: number; readonly renewDeadlineMs?: number } | false;
+  /** Every CR is reconciled again this often. @default 10 min */
+  readonly resyncMs?: number;
+  /** Port of /metrics; undefined serves none, 0 picks a free port. */
+  readonly metricsPort?: number;
+  /** Port of /healthz and /readyz; undefined serves none, 0 picks a free port. */
+  readonly probePort?: number;
+  readonly clock?: () => Date;
+  /** Called when leadership is lost after it was held; the default exits the process, as controller-runtime does. */
+  readonly onLostLeadership?: () => void;
+}
+
+const CHILD_KINDS = [
+  { apiVersion: 'apps/v1', kind: 'Deployment' },
+  { apiVersion: 'v1', kind: 'Service' },
+  { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute' },
+] as const;
+
+const TIMEOUT_FEATURE = 'HTTPRouteRequestTimeout';
+
+export class Manager {
+  public readonly metrics = new Metrics();
+  public readonly queue: WorkQueue;
+  private readonly crs = new Map<Kind, Informer>();
+  private readonly children = new Map<string, Informer>();
+  private readonly elector?: LeaderElector;
+  private readonly servers: http.Server[] = [];
+  private readonly workers: Promise<void>[] = [];
+  private resyncTimer?: NodeJS.Timeout;
+  private config: RenderConfig;
+  private readonly deps: Deps;
+  private synced = false;
+  private stopped = false;
+  /** Ports the HTTP endpoints listen on, once started. */
+  public readonly ports: { metrics?: number; probes?: number } = {};
+
+  public constructor(private readonly opts: ManagerOptions) {
+    this.config = opts.config;
+    const name = 'agentway';
+    this.queue = new WorkQueue({
+      onAdd: () => this.metrics.queueAdds.inc({ name }),
+      onRetry: () => this.metrics.queueRetries.inc({ name }),
+      onDepth: (d) => this.metrics.queueDepth.set({ name }, d),
+    });
+    const { client, log, namespace } = opts;
+    for (const kind of ALL_KINDS) {
+      const informer = new Informer(client, { type: ourType(kind), namespace, log });
+      informer.onChange((key, obj, old) => this.onCustomResource(kind, key, obj, old));
+      this.crs.set(kind, informer);
+    }
+    for (const c of CHILD_KINDS) {
+      const informer = new Informer(client, {
+        type: resourceType(c.apiVersion, c.kind), namespace, log,
+        labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: PART_OF_LABEL,
+      });
+      informer.onChange((_key, obj, old) => this.onChild(obj ?? old));
+      this.children.set(c.kind, informer);
+    }
+    const clock = opts.clock ?? (() => new Date());
+    this.deps = {
+      client, crs: this.crs, children: this.children, config: () => this.config, clock, log,
+      events: new ApiEventRecorder(client, opts.identity, clock, log),
+    };
+    if (opts.leaderElection) {
+      this.elector = new LeaderElector(client, { identity: opts.identity, ...opts.leaderElection }, log);
+    }
+  }
+
+  public get isLeader(): boolean {
+    return this.elector ? this.elector.isLeader : !this.stopped;
+  }
+
+  public get isSynced(): boolean {
+    return this.synced;
+  }
+
+  private onCustomResource(kind: Kind, key: string, obj: KubeObj | undefined, old: KubeObj | undefined): void {
+    this.queue.add(`${kind}/${key}`);
+    const cur = obj ?? old;
+    if (!cur) return;
+    const ns = cur.metadata.namespace;
+    const name = cur.metadata.name;
+    // Dependents are reconciled again when what they reference appears, changes or goes away.
+    if (kind === 'ModelAPI' || kind === 'MCPServer') {
+      for (const agent of this.crs.get('Agent')!.list()) {
+        if (agent.metadata.namespace !== ns) continue;
+        const refs = kind === 'ModelAPI' ? [agent.spec?.modelAPI] : (agent.spec?.mcpServers ?? []);
+        if (refs.includes(name)) this.queue.add(queueKey('Agent', ns, agent.metadata.name));
+      }
+    }
+    if (kind === 'ClientPool') {
+      for (const inst of this.crs.get('ClientInstance')!.list()) {
+        if (inst.metadata.namespace === ns && inst.spec?.pool === name) this.queue.add(queueKey('ClientInstance', ns, inst.metadata.name));
+      }
+    }
+  }
+
+  private onChild(obj: KubeObj | undefined): void {
+    const owner = obj?.metadata.ownerReferences?.find((r: any) => r.controller && String(r.apiVersion).startsWith('agentway.dev/'));
+    if (owner) this.queue.add(queueKey(owner.kind, obj!.metadata.namespace, owner.name));
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const controller = parseQueueKey(key).kind;
+      const end = this.metrics.reconcileTime.startTimer({ controller });
+      try {
+        const out = await reconcile(key, this.deps);
+        this.metrics.objectWrites.inc({ controller }, out.writes);
+        if (out.retry) {
+          this.metrics.reconcileTotal.inc({ controller, result: 'requeue' });
+          this.metrics.reconcileErrors.inc({ controller });
+          this.opts.log.warn({ key, err: out.retry.message }, 'reconcile will be retried');
+          this.queue.addRateLimited(key);
+        } else {
+          this.metrics.reconcileTotal.inc({ controller, result: 'success' });
+          this.queue.forget(key);
+        }
+      } catch (err) {
+        this.metrics.reconcileTotal.inc({ controller, result: 'error' });
+        this.metrics.reconcileErrors.inc({ controller });
+        this.opts.log.error({ key, err: (err as Error).message }, 'reconcile failed');
+        this.queue.addRateLimited(key);
+      } finally {
+        end();
+        this.queue.done(key);
+      }
+    }
+  }
+
+  /** Reads the GatewayClass's supportedFeatures: routes get no timeout where the Gateway would refuse them. */
+  private async refreshGatewayFeatures(): Promise<void> {
+    try {
+      const gc = await this.opts.client.request('GET', resourcePath(resourceType('gateway.networking.k8s.io/v1', 'GatewayClass'), undefined, this.config.gateway.className));
+      const features: unknown[] | undefined = gc?.status?.supportedFeatures;
+      if (!features) return;
+      const names = features.map((f) => (typeof f === 'string' ? f : (f as { name?: string })?.name));
+      const supported = names.includes(TIMEOUT_FEATURE);
+      if (supported !== this.config.gateway.requestTimeouts) {
+        this.config = { ...this.config, gateway: { ...this.config.gateway, requestTimeouts: supported } };
+        this.enqueueAll();
+      }
+    } catch (err) {
+      if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 403)) {
+        this.opts.log.warn({ err: (err as Error).message }, 'could not read the GatewayClass');
+      }
+    }
+  }
+
+  /** Applies the shared objects (the Gateway) unless they are already as rendered. */
+  private async applyShared(): Promise<void> {
+    for (const obj of renderShared(this.config)) {
+      const path = resourcePath(resourceType(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name);
+      try {
+        const live = await this.opts.client.request('GET', path).catch((err) => {
+          if (err instanceof ApiError && err.status === 404) return undefined;
+          throw err;
+        });
+        if (live && isSubset(obj, live)) continue;
+        await this.opts.client.request('PATCH', path, {
+          body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager: FIELD_MANAGER, force: true },
+        });
+      } catch (err) {
+        this.opts.log.error({ object: `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message }, 'could not apply shared object');
+      }
+    }
+  }
+
+  private enqueueAll(): void {
+    for (const [kind, informer] of this.crs) {
+      for (const o of informer.list()) this.queue.add(queueKey(kind, o.metadata.namespace, o.metadata.name));
+    }
+  }
+
+  private async serve(port: number | undefined, handler: http.RequestListener): Promise<number | undefined> {
+    if (port === undefined) return undefined;
+    const server = http.createServer(handler);
+    this.servers.push(server);
+    await new Promise<void>((resolve) => server.listen(port, resolve));
+    return (server.address() as AddressInfo).port;
+  }
+
+  private async startServers(): Promise<void> {
+    this.ports.probes = await this.serve(this.opts.probePort, (req, res) => {
+      const ok = req.url === '/healthz' ? !this.stopped : req.url === '/readyz' ? this.synced && !this.stopped : undefined;
+      res.writeHead(ok === undefined ? 404 : ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : 'not ready\n');
+    });
+    this.ports.metrics = await this.serve(this.opts.metricsPort, (req, res) => {
+      if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
+      this.metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType }).end(text),
+        (err) => res.writeHead(500).end(String(err)),
+      );
+    });
+  }
+
+  private startWorkers(): void {
+    this.metrics.leader.set({ name: 'agentway' }, 1);
+    void this.refreshGatewayFeatures().then(() => this.applyShared());
+    for (let i = 0; i < (this.opts.workers ?? 4); i++) this.workers.push(this.worker());
+    this.resyncTimer = setInterval(() => {
+      void this.refreshGatewayFeatures().then(() => this.applyShared());
+      this.enqueueAll();
+    }, this.opts.resyncMs ?? 600_000);
+    this.resyncTimer.unref();
+  }
+
+  /** Starts caches and endpoints; reconciling begins once this replica leads. Resolves when caches are synced. */
+  public async start(): Promise<void> {
+    await this.startServers();
+    for (const i of [...this.crs.values(), ...this.children.values()]) i.start();
+    await Promise.all([...this.crs.values(), ...this.children.values()].map((i) => i.synced));
+    this.synced = true;
+    if (this.elector) {
+      void this.elector.run(() => this.startWorkers(), () => {
+        this.metrics.leader.set({ name: 'agentway' }, 0);
+        (this.opts.onLostLeadership ?? (() => process.exit(1)))();
+      });
+    } else {
+      this.startWorkers();
+    }
+  }
+
+  /** Cached CR, for tests and the route server. */
+  public cached(kind: Kind, namespace: string, name: string): KubeObj | undefined {
+    return this.crs.get(kind)?.get(objectKey(namespace, name));
+  }
+
+  public async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.queue.shutdown();
+    await Promise.all(this.workers);
+    await this.elector?.release();
+    await Promise.all([...this.crs.values(), ...this.children.values()].map((i) => i.stop()));
+    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}

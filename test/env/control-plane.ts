@@ -255,7 +255,8 @@ async function waitHealthy(component: Component, timeoutMs: number, healthy: () 
   for (;;) {
     if (component.hasExited()) {
       const tail = logTail(component);
-      const message = `${component.name} exited during start-up (${await component.exited}); last lines of ${component.logPath}:\n${tail}`;
+      const message = `${component.name} exited during start-up (${await component.exited}); last lines of ${component.logPath}`
+        + ` (removed unless AGENTWAY_TEST_KEEP_DIR is set):\n${tail}`;
       throw /address already in use/i.test(tail) ? new PortInUseError(message) : new Error(message);
     }
     try {
@@ -265,7 +266,8 @@ async function waitHealthy(component: Component, timeoutMs: number, healthy: () 
       lastError = (err as Error).message;
     }
     if (Date.now() > deadline) {
-      throw new Error(`${component.name} not healthy after ${timeoutMs} ms (${lastError}); last lines of ${component.logPath}:\n${logTail(component)}`);
+      throw new Error(`${component.name} not healthy after ${timeoutMs} ms (${lastError}); last lines of ${component.logPath}`
+        + ` (removed unless AGENTWAY_TEST_KEEP_DIR is set):\n${logTail(component)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -1,7 +1,7 @@
 /** CustomResourceDefinitions for the Kubernetes 1.20 test apiserver. */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ApiextensionsV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 
 export type CrdObject = Record<string, any>;
@@ -53,11 +53,16 @@ function strip(value: unknown): unknown {
  * Returns the CRD names.
  */
 export async function installCrds(kc: KubeConfig, crds: readonly CrdObject[], timeoutMs = 30_000): Promise<string[]> {
-  const objects = KubernetesObjectApi.makeApiClient(kc);
+  // Not KubernetesObjectApi.patch: it serializes known kinds through client-node's typed models, which read
+  // `xKubernetesIntOrString` where the wire object has `x-kubernetes-int-or-string`, and silently drop every
+  // `x-kubernetes-*` key of a CRD schema. The typed API's patch sends its body as it is.
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  const serverSideApply = setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
   const adapted = crds.map(crdForKube120);
   for (const crd of adapted) {
     try {
-      await objects.patch(crd, undefined, undefined, TEST_FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      await api.patchCustomResourceDefinition(
+        { name: crd.metadata.name, body: crd, fieldManager: TEST_FIELD_MANAGER, force: true }, serverSideApply);
     } catch (err) {
       throw new Error(`applying CRD ${crd.metadata?.name}: ${describeApiError(err)}`);
     }

@@ -51,7 +51,7 @@ export class ProcessGroup {
     appendFileSync(this.pgidFile, '');
     const script = [
       'while kill -0 "$1" 2>/dev/null; do sleep 1; done',
-      'for g in $(cat "$2/pgids" 2>/dev/null); do kill -KILL -- "-$g" 2>/dev/null; done',
+      'for g in $(cat "$2/pgids" 2>/dev/null); do kill -9 "-$g" 2>/dev/null; done',
       'rm -rf "$2"',
     ].join('\n');
     this.watchdog = spawn('/bin/sh', ['-c', script, 'agentway-test-watchdog', String(process.pid), dir], {

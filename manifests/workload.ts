@@ -83,7 +83,9 @@ function resourceRequirements(r: Resources | undefined): k8s.ResourceRequirement
 
 function tolerations(props: WorkloadPoolProps): k8s.Toleration[] | undefined {
   const gpu = props.resources?.gpu ?? 0;
-  const all: k8s.Toleration[] = [...(props.tolerations ?? [])];
+  // Copied into fresh plain objects: cdk8s rewrites any object that is not a plain Object of this realm and
+  // has a string `value` to `{value}` alone, which would drop a toleration's key, operator and effect.
+  const all: k8s.Toleration[] = (props.tolerations ?? []).map((t) => ({ ...t }));
   if (gpu > 0) all.push({ key: props.resources?.gpuResource ?? DEFAULT_GPU_RESOURCE, operator: 'Exists', effect: 'NoSchedule' });
   return all.length > 0 ? all : undefined;
 }

@@ -1,8 +1,13 @@
 /** The `agentway` command line: each command a thin wrapper around the render core or the controller. */
-import { Command } from 'commander';
+import os from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { crdObjects } from '../manifests/crds.js';
+import { LEASE_NAME, renderInstall } from '../manifests/install.js';
 import { formatSynthError, toYaml } from '../manifests/synth.js';
 import { RenderFlags, addRenderFlags, renderConfigFromFlags } from './config.js';
+import { KubeClient } from './kube-client.js';
+import { newLogger } from './log.js';
+import { Manager } from './manager.js';
 import { synthFiles } from './synth.js';
 
 function fail(message: string): never {
@@ -36,7 +41,76 @@ export function program(): Command {
     .description('print the agentway CustomResourceDefinitions as YAML')
     .action(() => { process.stdout.write(toYaml(crdObjects())); });
 
+  addRenderFlags(cli.command('install'))
+    .description('print the controller\'s own manifests (Namespace, CRDs, RBAC, Deployment, Service) for kubectl or Argo CD')
+    .option('--namespace <namespace>', 'namespace of the controller', 'agentway-system')
+    .option('--image <image>', 'controller image', 'ghcr.io/agentway/agentway:0.1.0')
+    .addOption(new Option('--replicas <n>', 'controller replicas (one leads)').default(2).argParser(positiveInt))
+    .action((opts: RenderFlags & { namespace: string; image: string; replicas: number }) => {
+      process.stdout.write(toYaml(renderInstall({
+        namespace: opts.namespace, image: opts.image, replicas: opts.replicas, controllerArgs: passThroughFlags(opts),
+      })));
+    });
+
+  addRenderFlags(cli.command('controller'))
+    .description('run the controller: watch agentway CRs, render, server-side apply, prune, write status')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster)')
+    .option('--namespace <namespace>', 'watch one namespace only (default: all)')
+    .addOption(new Option('--workers <n>', 'concurrent reconciles').default(4).argParser(positiveInt))
+    .option('--no-leader-elect', 'run without leader election (one replica only)')
+    .option('--leader-election-namespace <namespace>', 'namespace of the Lease', 'agentway-system')
+    .option('--identity <name>', 'name of this replica (default: $POD_NAME or the host name)')
+    .addOption(new Option('--metrics-port <port>', 'port of /metrics').default(8080).argParser(positiveInt))
+    .addOption(new Option('--probe-port <port>', 'port of /healthz and /readyz').default(8081).argParser(positiveInt))
+    .addOption(new Option('--resync <seconds>', 'reconcile every CR again this often').default(600).argParser(positiveInt))
+    .action(async (opts: RenderFlags & {
+      kubeconfig?: string; namespace?: string; workers: number; leaderElect: boolean; leaderElectionNamespace: string;
+      identity?: string; metricsPort: number; probePort: number; resync: number;
+    }) => {
+      const log = newLogger();
+      const manager = new Manager({
+        client: KubeClient.fromDefault(opts.kubeconfig),
+        config: renderConfigFromFlags(opts),
+        log,
+        namespace: opts.namespace,
+        workers: opts.workers,
+        identity: opts.identity ?? process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`,
+        leaderElection: opts.leaderElect ? { namespace: opts.leaderElectionNamespace, name: LEASE_NAME } : false,
+        resyncMs: opts.resync * 1000,
+        metricsPort: opts.metricsPort,
+        probePort: opts.probePort,
+      });
+      const shutdown = () => { void manager.stop().then(() => process.exit(0)); };
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+      await manager.start();
+      log.info({ metricsPort: manager.ports.metrics, probePort: manager.ports.probes }, 'controller started');
+    });
+
   return cli;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+/** The render flags given to `install`, passed on to the controller it installs. */
+function passThroughFlags(opts: RenderFlags): string[] {
+  const out: string[] = [];
+  const add = (flag: string, v: string | number | undefined, dflt?: string | number) => { if (v !== undefined && v !== dflt) out.push(`${flag}=${v}`); };
+  add('--gateway-name', opts.gatewayName, 'agentway-gateway');
+  add('--gateway-namespace', opts.gatewayNamespace, 'agentway-system');
+  add('--gateway-class', opts.gatewayClass, 'agentway');
+  add('--gateway-port', opts.gatewayPort, 80);
+  add('--gateway-url', opts.gatewayUrl);
+  if (opts.createGateway === false) out.push('--no-create-gateway');
+  add('--route-server-namespace', opts.routeServerNamespace, 'agentway-system');
+  add('--default-agent-timeout', opts.defaultAgentTimeout);
+  add('--default-modelapi-timeout', opts.defaultModelapiTimeout);
+  add('--default-mcp-timeout', opts.defaultMcpTimeout);
+  return out;
 }
 
 

@@ -13,7 +13,7 @@ export const MAX_POOL_NAME = 20;
 export const DNS_LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 export const DURATION = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
 const EXTENDED_RESOURCE = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
-const QUANTITY = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$';
+export const QUANTITY = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$';
 
 const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
 const int = (description: string, extra: Schema = {}): Schema => ({ type: 'integer', format: 'int32', description, ...extra });
@@ -22,9 +22,11 @@ const stringMap = (description: string): Schema => ({ type: 'object', descriptio
 const obj = (description: string, properties: Record<string, Schema>, required?: string[], extra: Schema = {}): Schema => ({
   type: 'object', description, properties, ...(required ? { required } : {}), ...extra,
 });
+// The API server takes int-or-string only as exactly `anyOf: [{type: integer}, {type: string}]`; the checks
+// sit beside it (pattern applies to strings, minimum to numbers).
 const quantity = (description: string): Schema => ({
   description, 'x-kubernetes-int-or-string': true,
-  anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: QUANTITY }],
+  anyOf: [{ type: 'integer' }, { type: 'string' }], minimum: 0, pattern: QUANTITY,
 });
 
 const resources = obj('Compute resources of each replica.', {

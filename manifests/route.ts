@@ -58,9 +58,9 @@ export interface RouteProps {
 export const ACCELERATOR_HEADER = 'x-agentway-accelerator';
 
 function backendRef(b: RouteBackend): HttpRouteSpecRulesBackendRefs {
-  // group and kind are spelled out: the API server defaults them, and an object that differs from what the
-  // server stores would look changed on every comparison.
-  return { group: '', kind: 'Service', name: b.service, namespace: b.namespace, port: b.port, weight: b.weight };
+  // The core group is left out (the API server defaults it to ""): an empty string is a value some servers
+  // mangle, and an absent field compares equal to whatever the server stores.
+  return { kind: 'Service', name: b.service, namespace: b.namespace, port: b.port, weight: b.weight };
 }
 
 export class Route extends Construct {

@@ -7,7 +7,7 @@ import { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import {
   ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, Pool, WorkloadSpec, isKind,
 } from './api.js';
-import { DURATION, MAX_NAME, Schema, openApiSchema } from './crds.js';
+import { DURATION, MAX_NAME, QUANTITY, Schema, openApiSchema } from './crds.js';
 import { poolObjectName } from './names.js';
 
 export interface ValidationResult {
@@ -20,6 +20,7 @@ const FRIENDLY_PATTERNS: Record<string, string> = {
   [DURATION]: 'must be a duration such as "30s", "5m" or "1h30m"',
   '^[a-z]([-a-z0-9]*[a-z0-9])?$': 'must be a DNS-1035 label: lower-case letters, digits and "-", starting with a letter',
   '^/': 'must start with "/"',
+  [QUANTITY]: 'must be a Kubernetes quantity such as "500m", "8" or "64Gi"',
 };
 
 /** The CRD schema, made strict for authors: unknown fields are errors here (the API server prunes them). */
@@ -74,7 +75,7 @@ function fromAjv(e: ErrorObject): FieldError | undefined {
   switch (e.keyword) {
     case 'required': return { path: join(p.missingProperty), message: 'is required' };
     case 'additionalProperties': return { path: join(p.additionalProperty), message: 'unknown field' };
-    case 'anyOf': return { path, message: `must be a Kubernetes quantity such as "500m", "8" or "64Gi", got ${show(e.data)}` };
+    case 'anyOf': return { path, message: `must be a number or a string, got ${show(e.data)}` };
     case 'pattern': return { path, message: `${FRIENDLY_PATTERNS[p.pattern] ?? `must match ${p.pattern}`}, got ${show(e.data)}` };
     case 'enum': return { path, message: `must be one of ${(p.allowedValues as unknown[]).join(', ')}, got ${show(e.data)}` };
     case 'type': return { path, message: `must be of type ${p.type}, got ${show(e.data)}` };

@@ -1,0 +1,131 @@
+/**
+ * The controller's own install manifests (`agentway install`): Namespace, CRDs, ServiceAccount,
+ * least-privilege RBAC, the controller Deployment and its metrics Service. Rendered with the same cdk8s
+ * constructs as everything else; deterministic, for kubectl or Argo CD.
+ */
+import { ApiObject, App, Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import { k8s } from '../imports/k8s.js';
+import { ALL_KINDS, GROUP, KINDS, KubeObject } from './api.js';
+import { crdObjects } from './crds.js';
+import { LABELS, MANAGED_BY } from './names.js';
+
+export interface InstallProps {
+  /** Namespace of the controller. @default 'agentway-system' */
+  readonly namespace?: string;
+  /** Controller image. @default 'ghcr.io/agentway/agentway:0.1.0' */
+  readonly image?: string;
+  /** Controller replicas; one leads at a time. @default 2 */
+  readonly replicas?: number;
+  /** Extra arguments of `agentway controller`, e.g. gateway flags. @default none */
+  readonly controllerArgs?: readonly string[];
+}
+
+export const DEFAULT_IMAGE = 'ghcr.io/agentway/agentway:0.1.0';
+export const CONTROLLER_NAME = 'agentway-controller';
+export const LEASE_NAME = 'agentway-controller';
+
+const labels = { [LABELS.name]: 'agentway', [LABELS.component]: 'controller', [LABELS.managedBy]: MANAGED_BY };
+const selector = { [LABELS.name]: 'agentway', [LABELS.component]: 'controller' };
+
+const plurals = ALL_KINDS.map((k) => KINDS[k].plural);
+const WRITE = ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'];
+
+/** What the controller may do, cluster-wide: read our CRs, write their status, own their children. */
+export const CONTROLLER_RULES: k8s.PolicyRule[] = [
+  { apiGroups: [GROUP], resources: plurals, verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: plurals.map((p) => `${p}/status`), verbs: ['get', 'patch', 'update'] },
+  // blockOwnerDeletion on a child needs update on the owner's finalizers where that is enforced.
+  { apiGroups: [GROUP], resources: plurals.map((p) => `${p}/finalizers`), verbs: ['update'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: WRITE },
+  { apiGroups: [''], resources: ['services'], verbs: WRITE },
+  { apiGroups: ['gateway.networking.k8s.io'], resources: ['httproutes', 'gateways', 'referencegrants'], verbs: WRITE },
+  { apiGroups: ['gateway.networking.k8s.io'], resources: ['gatewayclasses'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+/** Leader election, in the controller's namespace only. */
+export const LEASE_RULES: k8s.PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+];
+
+class ControllerInstall extends Construct {
+  public constructor(scope: Construct, id: string, props: Required<InstallProps>) {
+    super(scope, id);
+    const namespace = props.namespace;
+    const meta = (name: string) => ({ name, namespace, labels: { ...labels } });
+    new k8s.KubeNamespace(this, 'namespace', { metadata: { name: namespace, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    // CRDs pass through as plain JSON: the typed L1 class would re-map the schema's x-kubernetes-* keys.
+    for (const crd of crdObjects()) new ApiObject(this, `crd-${crd.spec.names.plural}`, crd as never);
+    new k8s.KubeServiceAccount(this, 'sa', { metadata: meta(CONTROLLER_NAME), automountServiceAccountToken: true });
+    new k8s.KubeClusterRole(this, 'role', { metadata: { name: CONTROLLER_NAME, labels: { ...labels } }, rules: CONTROLLER_RULES });
+    new k8s.KubeClusterRoleBinding(this, 'binding', {
+      metadata: { name: CONTROLLER_NAME, labels: { ...labels } },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CONTROLLER_NAME },
+      subjects: [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace }],
+    });
+    new k8s.KubeRole(this, 'lease-role', { metadata: meta(`${CONTROLLER_NAME}-leader-election`), rules: LEASE_RULES });
+    new k8s.KubeRoleBinding(this, 'lease-binding', {
+      metadata: meta(`${CONTROLLER_NAME}-leader-election`),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${CONTROLLER_NAME}-leader-election` },
+      subjects: [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace }],
+    });
+    const probe = (path: string): k8s.Probe => ({
+      httpGet: { path, port: k8s.IntOrString.fromString('probes'), scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1,
+    });
+    new k8s.KubeDeployment(this, 'deployment', {
+      metadata: meta(CONTROLLER_NAME),
+      spec: {
+        replicas: props.replicas,
+        selector: { matchLabels: { ...selector } },
+        template: {
+          metadata: { labels: { ...labels } },
+          spec: {
+            serviceAccountName: CONTROLLER_NAME,
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            containers: [{
+              name: 'controller',
+              image: props.image,
+              imagePullPolicy: 'IfNotPresent',
+              args: ['controller', `--leader-election-namespace=${namespace}`, ...props.controllerArgs],
+              env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+              ports: [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }, { name: 'probes', containerPort: 8081, protocol: 'TCP' }],
+              livenessProbe: probe('/healthz'),
+              readinessProbe: probe('/readyz'),
+              resources: {
+                requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
+                limits: { memory: k8s.Quantity.fromString('512Mi') },
+              },
+              securityContext: {
+                allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+              },
+            }],
+          },
+        },
+      },
+    });
+    new k8s.KubeService(this, 'metrics', {
+      metadata: meta(`${CONTROLLER_NAME}-metrics`),
+      spec: {
+        type: 'ClusterIP', selector: { ...selector },
+        ports: [{ name: 'metrics', port: 8080, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
+      },
+    });
+  }
+}
+
+/** Every object of the install, in apply order (Namespace and CRDs first). */
+export function renderInstall(props: InstallProps = {}): readonly KubeObject[] {
+  const app = new App({ outdir: 'unused', recordConstructMetadata: false });
+  const chart = new Chart(app, 'install');
+  new ControllerInstall(chart, 'agentway', {
+    namespace: props.namespace ?? 'agentway-system',
+    image: props.image ?? DEFAULT_IMAGE,
+    replicas: props.replicas ?? 2,
+    controllerArgs: props.controllerArgs ?? [],
+  });
+  return chart.toJson() as KubeObject[];
+}

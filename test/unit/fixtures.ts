@@ -3,8 +3,12 @@
  * a test passes only the fields it is about. CRs are plain objects, as read from YAML, because render takes
  * unknown input and validates it itself.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { KubeObject } from '../../manifests/api.js';
 import { ConfigOverrides, RenderEnv, renderConfig } from '../../manifests/config.js';
+import { SourceDocument } from '../../manifests/synth.js';
 
 export const NAMESPACE = 'ai';
 export const IMAGE = 'ghcr.io/acme/agent:1.2';
@@ -100,4 +104,26 @@ export function envOf(deployment: Json): Record<string, string | undefined> {
 /** `service name → weight` of one route rule. */
 export function weightsOf(rule: Json): Record<string, number> {
   return Object.fromEntries(rule.backendRefs.map((b: Json) => [b.name, b.weight]));
+}
+
+/** The documents of examples/*.yaml, as `agentway synth -f examples` reads them. */
+export function exampleDocuments(): SourceDocument[] {
+  const dir = path.resolve(process.cwd(), 'examples');
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().flatMap((f) => {
+    const source = `examples/${f}`;
+    return parseAllDocuments(readFileSync(path.join(dir, f), 'utf8')).map((d, i, all) => ({
+      source: all.length > 1 ? `${source}#${i + 1}` : source,
+      doc: d.toJS(),
+    }));
+  });
+}
+
+/** Source documents for synthesize, named `crs.yaml#1`, `crs.yaml#2`, … */
+export function sources(...docs: unknown[]): SourceDocument[] {
+  return docs.map((doc, i) => ({ source: `crs.yaml#${i + 1}`, doc }));
+}
+
+/** The objects of a synthesized YAML file. */
+export function objectsInYaml(text: string): Json[] {
+  return parseAllDocuments(text).map((d) => d.toJS());
 }

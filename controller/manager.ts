@@ -10,6 +10,7 @@ import { RenderConfig } from '../manifests/config.js';
 import { renderShared } from '../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../manifests/names.js';
 import { FIELD_MANAGER, PART_OF_LABEL, isSubset } from './apply.js';
+import { CapacityTracker } from './capacity.js';
 import { ApiEventRecorder } from './events.js';
 import { Informer, KubeObj } from './informer.js';
 import { ApiError, KubeClient } from './kube-client.js';
@@ -56,6 +57,8 @@ export class Manager {
   private readonly crs = new Map<Kind, Informer>();
   private readonly children = new Map<string, Informer>();
   private readonly elector?: LeaderElector;
+  private readonly pods: Informer;
+  private readonly capacity: CapacityTracker;
   private readonly servers: http.Server[] = [];
   private readonly workers: Promise<void>[] = [];
   private resyncTimer?: NodeJS.Timeout;
@@ -89,9 +92,12 @@ export class Manager {
       this.children.set(c.kind, informer);
     }
     const clock = opts.clock ?? (() => new Date());
+    this.pods = new Informer(client, { type: resourceType('v1', 'Pod'), namespace, log, labelSelector: `${LABELS.managedBy}=${MANAGED_BY}` });
+    this.capacity = new CapacityTracker(this.pods, (key) => this.queue.add(key), this.metrics, log, () => clock().getTime());
     this.deps = {
       client, crs: this.crs, children: this.children, config: () => this.config, clock, log,
       events: new ApiEventRecorder(client, opts.identity, clock, log),
+      capacity: this.capacity,
     };
     if (opts.leaderElection) {
       this.elector = new LeaderElector(client, { identity: opts.identity, ...opts.leaderElection }, log);
@@ -242,8 +248,8 @@ export class Manager {
   /** Starts caches and endpoints; reconciling begins once this replica leads. Resolves when caches are synced. */
   public async start(): Promise<void> {
     await this.startServers();
-    for (const i of [...this.crs.values(), ...this.children.values()]) i.start();
-    await Promise.all([...this.crs.values(), ...this.children.values()].map((i) => i.synced));
+    for (const i of this.informers()) i.start();
+    await Promise.all(this.informers().map((i) => i.synced));
     this.synced = true;
     if (this.elector) {
       void this.elector.run(() => this.startWorkers(), () => {
@@ -253,6 +259,10 @@ export class Manager {
     } else {
       this.startWorkers();
     }
+  }
+
+  private informers(): Informer[] {
+    return [...this.crs.values(), ...this.children.values(), this.pods];
   }
 
   /** Cached CR, for tests and the route server. */
@@ -265,9 +275,10 @@ export class Manager {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queue.shutdown();
+    this.capacity.stop();
     await Promise.all(this.workers);
     await this.elector?.release();
-    await Promise.all([...this.crs.values(), ...this.children.values()].map((i) => i.stop()));
+    await Promise.all(this.informers().map((i) => i.stop()));
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
   }
 }

@@ -6,7 +6,9 @@ import { Logger } from 'pino';
 import { AgentwayResource, ClientPool, Condition, Kind, ResourceStatus } from '../manifests/api.js';
 import { RenderConfig } from '../manifests/config.js';
 import { RenderResult, render } from '../manifests/render.js';
+import { WeightState } from '../manifests/weights.js';
 import { applyObjects, pruneOrphans, withOwnership } from './apply.js';
+import { CapacityTracker } from './capacity.js';
 import { EventRecorder } from './events.js';
 import { Informer, KubeObj } from './informer.js';
 import { KubeClient } from './kube-client.js';
@@ -23,8 +25,8 @@ export interface Deps {
   readonly clock: () => Date;
   readonly log: Logger;
   readonly events: EventRecorder;
-  /** Live route weights of a CR's pools, when capacity has been observed. */
-  readonly weightsFor?: (cr: AgentwayResource) => Readonly<Record<string, number>> | undefined;
+  /** Live capacity of the routes' pools; without it, weights follow replicas. */
+  readonly capacity?: CapacityTracker;
 }
 
 export interface Outcome {
@@ -90,6 +92,14 @@ function routeAcceptedCondition(result: RenderResult, deps: Deps): NewCondition 
   return { type: 'RouteAccepted', status: accepted.status, reason: accepted.reason || Reasons.Accepted, message: accepted.message ?? '' };
 }
 
+function capacityCondition(state: WeightState): NewCondition {
+  switch (state) {
+    case 'Available': return condition('CapacityAvailable', true, Reasons.CapacityAvailable, 'route weights follow free capacity');
+    case 'CapacityExhausted': return condition('CapacityAvailable', false, Reasons.CapacityExhausted, 'no pool has free capacity; weights follow ready replicas');
+    case 'NoReadyBackends': return condition('CapacityAvailable', false, Reasons.NoReadyBackends, 'no pool has a ready endpoint; every weight is 0');
+  }
+}
+
 async function finish(deps: Deps, cr: KubeObj, conditions: NewCondition[], extra: Partial<ResourceStatus> = {}): Promise<number> {
   const prev: Condition[] | undefined = cr.status?.conditions;
   const ready = conditions.find((c) => c.type === 'Ready');
@@ -109,7 +119,10 @@ export async function reconcile(key: string, deps: Deps): Promise<Outcome> {
   const { kind, namespace, name } = parseQueueKey(key);
   const cr = deps.crs.get(kind)?.get(objectKey(namespace, name));
   // Deleted, or being deleted: the ownerReferences let the garbage collector remove the children.
-  if (!cr || cr.metadata.deletionTimestamp) return { writes: 0 };
+  if (!cr || cr.metadata.deletionTimestamp) {
+    deps.capacity?.forget(key);
+    return { writes: 0 };
+  }
   const resource = cr as unknown as AgentwayResource;
 
   const missing = missingReference(resource, deps);
@@ -119,7 +132,12 @@ export async function reconcile(key: string, deps: Deps): Promise<Outcome> {
     ? deps.crs.get('ClientPool')?.get(objectKey(namespace, resource.spec.pool)) as unknown as ClientPool | undefined
     : undefined;
   const config = deps.config();
-  const result = render(cr, { config, clientPool, weights: deps.weightsFor?.(resource) });
+  const weights = deps.capacity?.weightsFor(key);
+  let result = render(cr, { config, clientPool, weights });
+  deps.capacity?.register(key, resource, result);
+  // A route seen for the first time gets its observed weights now rather than one write later.
+  const observed = deps.capacity?.weightsFor(key);
+  if (observed !== weights && result.errors.length === 0) result = render(cr, { config, clientPool, weights: observed });
   if (result.errors.length > 0) {
     const message = result.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
     return { writes: await finish(deps, cr, [condition('Ready', false, Reasons.InvalidSpec, message)]) };
@@ -145,6 +163,11 @@ export async function reconcile(key: string, deps: Deps): Promise<Outcome> {
     conditions.push(condition('RouteTimeouts', false, Reasons.TimeoutsUnsupported,
       `GatewayClass of ${config.gateway.namespace}/${config.gateway.name} does not support HTTPRouteRequestTimeout; the route has no timeout`));
   }
-  writes += await finish(deps, cr, conditions, result.endpoint ? { endpoint: result.endpoint } : {});
+  const capacity = deps.capacity?.snapshot(key);
+  if (capacity) conditions.push(capacityCondition(capacity.state));
+  writes += await finish(deps, cr, conditions, {
+    ...(result.endpoint ? { endpoint: result.endpoint } : {}),
+    ...(capacity ? { pools: capacity.pools } : {}),
+  });
   return { writes };
 }

@@ -1,0 +1,246 @@
+/**
+ * Live capacity of each route's pools (DESIGN §4): ready pods from the pod cache, free capacity either
+ * from replicas × accelerators or polled from each ready pod. When the weights move enough, the CR is
+ * queued and the normal render + apply path writes them: there is no side channel to the HTTPRoute.
+ */
+import http from 'node:http';
+import { Logger } from 'pino';
+import { Gauge, Counter } from 'prom-client';
+import { AgentwayResource, Capacity, CapacityMetric, KINDS, Kind, PoolStatus, isKind } from '../manifests/api.js';
+import { LABELS } from '../manifests/names.js';
+import { RenderResult, RenderedPool } from '../manifests/render.js';
+import { PoolCapacity, WeightState, Weights, computeWeights, weightsChanged } from '../manifests/weights.js';
+import { Informer, KubeObj } from './informer.js';
+import { Metrics } from './metrics.js';
+import { queueKey } from './reconcile.js';
+import { objectKey } from './resources.js';
+
+/** A route is rewritten at most this often. */
+export const MIN_REWRITE_INTERVAL_MS = 2000;
+/** A pod that does not answer its capacity poll within this is counted as 0 and unhealthy. */
+export const POLL_TIMEOUT_MS = 1000;
+const MAX_CONCURRENT_POLLS = 32;
+
+const METRIC_FIELD: Record<CapacityMetric, string> = {
+  gpus: 'available_gpus', cpus: 'available_cpus', memory: 'available_memory_gb', idleWorkers: 'idle_workers',
+};
+
+/** What the status reports about the weights currently on the route. */
+export interface CapacitySnapshot {
+  readonly pools: readonly PoolStatus[];
+  readonly state: WeightState;
+}
+
+interface RouteState {
+  readonly key: string;
+  namespace: string;
+  instance: string;
+  pools: readonly RenderedPool[];
+  capacity: Capacity;
+  /** Weights on the route (or about to be), and the capacity they were computed from. */
+  current?: Weights & { readonly observed: readonly PoolCapacity[] };
+  lastRewrite: number;
+  deferred?: NodeJS.Timeout;
+  poller?: NodeJS.Timeout;
+  /** Last polled value per pod name (endpoint source). */
+  readonly polled: Map<string, number>;
+}
+
+export class CapacityMetrics {
+  public readonly weight: Gauge;
+  public readonly polls: Counter;
+  public readonly pollFailures: Counter;
+
+  public constructor(metrics: Metrics) {
+    const registers = [metrics.registry];
+    this.weight = new Gauge({ name: 'agentway_backend_weight', help: 'Route weight of each pool', labelNames: ['namespace', 'kind', 'name', 'pool'], registers });
+    this.polls = new Counter({ name: 'agentway_capacity_polls_total', help: 'Capacity polls of pods', registers });
+    this.pollFailures = new Counter({ name: 'agentway_capacity_poll_failures_total', help: 'Capacity polls that failed or timed out', registers });
+  }
+}
+
+/** Limits how many polls run at once across all routes. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  public constructor(private readonly max: number) {}
+  public async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+function isReady(pod: KubeObj): boolean {
+  return !pod.metadata.deletionTimestamp && !!pod.status?.podIP
+    && (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** GET `url`; the capacity answer's `field`, or undefined when it fails, times out or is not 2xx. */
+export function pollPod(url: string, field: string, timeoutMs = POLL_TIMEOUT_MS): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) { res.resume(); resolve(undefined); return; }
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          const v = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.[field];
+          resolve(typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+        } catch {
+          resolve(undefined);
+        }
+      });
+      res.on('error', () => resolve(undefined));
+    });
+    // The timeout covers the whole exchange, not only idle socket time.
+    const timer = setTimeout(() => req.destroy(), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+  });
+}
+
+export class CapacityTracker {
+  private readonly routes = new Map<string, RouteState>();
+  private readonly semaphore = new Semaphore(MAX_CONCURRENT_POLLS);
+  private readonly metrics: CapacityMetrics;
+  private stopped = false;
+
+  public constructor(
+    private readonly pods: Informer,
+    private readonly enqueue: (key: string) => void,
+    metrics: Metrics,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.metrics = new CapacityMetrics(metrics);
+    pods.onChange((_key, obj, old) => this.onPod(obj ?? old));
+  }
+
+  private onPod(pod: KubeObj | undefined): void {
+    const labels = pod?.metadata.labels ?? {};
+    const kind = labels[LABELS.component];
+    const instance = labels[LABELS.instance];
+    if (!pod || !isKind(kind) || !instance) return;
+    const prefix = `${KINDS[kind].segment}-`;
+    if (!instance.startsWith(prefix)) return;
+    const state = this.routes.get(queueKey(kind, pod.metadata.namespace, instance.slice(prefix.length)));
+    if (state) this.recompute(state);
+  }
+
+  /** Called by each reconcile with what it rendered: which pools the route has and how to measure them. */
+  public register(key: string, cr: AgentwayResource, result: RenderResult): void {
+    if (cr.kind !== 'Agent' && cr.kind !== 'ModelAPI' && cr.kind !== 'MCPServer') return;
+    if (!result.endpoint) { this.forget(key); return; }
+    let state = this.routes.get(key);
+    const isNew = !state;
+    state ??= { key, namespace: '', instance: '', pools: [], capacity: cr.spec.capacity, lastRewrite: 0, polled: new Map() };
+    state.namespace = cr.metadata.namespace ?? 'default';
+    state.instance = `${KINDS[cr.kind as Kind].segment}-${cr.metadata.name}`;
+    state.pools = result.pools;
+    const intervalChanged = state.capacity.intervalSeconds !== cr.spec.capacity.intervalSeconds || state.capacity.source !== cr.spec.capacity.source;
+    state.capacity = cr.spec.capacity;
+    this.routes.set(key, state);
+    if (state.capacity.source === 'endpoint') {
+      if (!state.poller || intervalChanged) this.startPolling(state);
+    } else if (state.poller) {
+      clearInterval(state.poller);
+      state.poller = undefined;
+      state.polled.clear();
+    }
+    if (isNew) this.recompute(state);
+  }
+
+  /** Stops tracking a CR that is gone or has no route. */
+  public forget(key: string): void {
+    const state = this.routes.get(key);
+    if (!state) return;
+    if (state.poller) clearInterval(state.poller);
+    if (state.deferred) clearTimeout(state.deferred);
+    this.routes.delete(key);
+  }
+
+  /** The weights to render for a CR; undefined until its capacity has been observed. */
+  public weightsFor(key: string): Readonly<Record<string, number>> | undefined {
+    return this.routes.get(key)?.current?.weights;
+  }
+
+  public snapshot(key: string): CapacitySnapshot | undefined {
+    const cur = this.routes.get(key)?.current;
+    if (!cur) return undefined;
+    return {
+      state: cur.state,
+      pools: cur.observed.map((p) => ({ name: p.name, ready: p.ready, capacity: p.capacity, weight: cur.weights[p.name] ?? 0 })),
+    };
+  }
+
+  private readyPods(state: RouteState, pool: string): KubeObj[] {
+    return this.pods.list().filter((p) => p.metadata.namespace === state.namespace
+      && p.metadata.labels?.[LABELS.instance] === state.instance && p.metadata.labels?.[LABELS.pool] === pool && isReady(p));
+  }
+
+  private observe(state: RouteState): PoolCapacity[] {
+    return state.pools.map((pool) => {
+      const ready = this.readyPods(state, pool.name);
+      const capacity = state.capacity.source === 'replicas'
+        ? ready.length * Math.max(1, pool.gpu)
+        : ready.reduce((sum, p) => sum + (state.polled.get(objectKey(p.metadata.namespace, p.metadata.name)) ?? 0), 0);
+      return { name: pool.name, ready: ready.length, capacity };
+    });
+  }
+
+  /** Recomputes a route's weights; queues its CR when they moved enough and the route may be rewritten. */
+  private recompute(state: RouteState): void {
+    if (this.stopped || this.routes.get(state.key) !== state) return;
+    const observed = this.observe(state);
+    const next = computeWeights(observed);
+    const cur = state.current;
+    if (cur && !weightsChanged(cur.weights, next.weights) && cur.state === next.state) return;
+    const wait = state.lastRewrite + MIN_REWRITE_INTERVAL_MS - this.now();
+    if (cur && wait > 0) {
+      state.deferred ??= setTimeout(() => { state.deferred = undefined; this.recompute(state); }, wait);
+      return;
+    }
+    state.current = { ...next, observed };
+    state.lastRewrite = this.now();
+    const [kind, , name] = state.key.split('/');
+    for (const [pool, w] of Object.entries(next.weights)) this.metrics.weight.set({ namespace: state.namespace, kind, name, pool }, w);
+    this.enqueue(state.key);
+  }
+
+  private startPolling(state: RouteState): void {
+    if (state.poller) clearInterval(state.poller);
+    const tick = () => void this.pollOnce(state);
+    state.poller = setInterval(tick, state.capacity.intervalSeconds * 1000);
+    state.poller.unref();
+    tick();
+  }
+
+  private async pollOnce(state: RouteState): Promise<void> {
+    const field = METRIC_FIELD[state.capacity.metric];
+    const jobs = state.pools.flatMap((pool) => this.readyPods(state, pool.name).map((pod) => ({ pod, port: pool.port })));
+    const seen = new Set<string>();
+    await Promise.all(jobs.map(({ pod, port }) => this.semaphore.run(async () => {
+      const key = objectKey(pod.metadata.namespace, pod.metadata.name);
+      seen.add(key);
+      this.metrics.polls.inc();
+      const value = await pollPod(`http://${pod.status.podIP}:${port}${state.capacity.path}`, field);
+      if (value === undefined) this.metrics.pollFailures.inc();
+      state.polled.set(key, value ?? 0);
+    })));
+    for (const key of [...state.polled.keys()]) if (!seen.has(key)) state.polled.delete(key);
+    this.log.debug({ route: state.key, polled: Object.fromEntries(state.polled) }, 'capacity polled');
+    this.recompute(state);
+  }
+
+  public stop(): void {
+    this.stopped = true;
+    for (const key of [...this.routes.keys()]) this.forget(key);
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * `agentway synth` and `agentway crds` end to end, as a subprocess: files in, files (or errors) out.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { renderConfig } from '../../manifests/config.js';
+import { SHARED_FILE, synthesize } from '../../manifests/synth.js';
+import { CR, Json, agent, clientInstance, clientPool, exampleDocuments, mcpServer, objectsInYaml } from './fixtures.js';
+
+const ROOT = process.cwd();
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const CLI = path.join(ROOT, 'controller', 'cli.ts');
+const TIMEOUT = 60_000;
+
+interface Outcome { readonly code: number; readonly stdout: string; readonly stderr: string }
+
+function agentway(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Outcome> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
+  // The tests own the configuration: nothing from the caller's shell leaks in.
+  for (const key of Object.keys(childEnv)) {
+    if ((key.startsWith('GATEWAY_DEFAULT_') && !(key in extraEnv)) || key === 'CDK8S_OUTDIR') delete childEnv[key];
+  }
+  return new Promise((resolve) => {
+    execFile(TSX, [CLI, ...args], { cwd: ROOT, env: childEnv, timeout: TIMEOUT - 5_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+let tmp: string;
+
+/** Writes `docs` as one YAML file (several documents when more than one) and returns its path. */
+function writeCrs(file: string, ...docs: unknown[]): string {
+  const full = path.join(tmp, file);
+  mkdirSync(path.dirname(full), { recursive: true });
+  writeFileSync(full, docs.map((d) => stringify(d)).join('---\n'));
+  return full;
+}
+
+const out = (scenario: string) => path.join(tmp, 'out', scenario);
+const readDir = (dir: string) => Object.fromEntries(readdirSync(dir).sort().map((f) => [f, readFileSync(path.join(dir, f), 'utf8')]));
+const listDir = (dir: string) => { try { return readdirSync(dir).sort(); } catch { return []; } };
+const objectsIn = (scenario: string, file: string): Json[] => objectsInYaml(readFileSync(path.join(out(scenario), file), 'utf8'));
+const routeIn = (scenario: string, file: string): Json => objectsIn(scenario, file).find((o) => o.kind === 'HTTPRoute');
+
+/** Input files, by scenario; filled in beforeAll. */
+const files: Record<string, string> = {};
+/** What each command line gave; every command runs once, all at the same time, in beforeAll. */
+const runs: Record<string, Outcome> = {};
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'agentway-cli-'));
+  writeCrs('bad/good.yaml', agent());
+  files.bad = writeCrs('bad/bad.yaml', agent({ replicas: -1 }, 'broken'));
+  files.multi = writeCrs('multi.yaml', agent({ port: 0 }, 'one'), mcpServer(), mcpServer({ gatewayRoute: { timeout: 'soon' } }, 'three'));
+  files.syntax = path.join(tmp, 'syntax.yaml');
+  writeFileSync(files.syntax, 'apiVersion: agentway.dev/v1alpha1\nkind: Agent\nmetadata: {name: x\n');
+  files.mixed = writeCrs('mixed.yaml', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg' } }, agent());
+  writeCrs('own/lab/mcp.yaml', mcpServer({ pools: [{ name: 'east' }, { name: 'west', replicas: 3 }] }, 'tools', 'lab'));
+  writeCrs('own/lab/pool.yml', clientPool({}, 'sandbox', 'lab'), clientInstance({}, 'sandbox-acme-one', 'lab'));
+  files.agent = writeCrs('agent.yaml', agent());
+  files.mcp = writeCrs('mcp.yaml', mcpServer());
+
+  const scenarios: Record<string, [string[], Record<string, string>?]> = {
+    examples: [['synth', '-f', 'examples', '-o', out('examples')]],
+    examplesAgain: [['synth', '-f', 'examples', '-o', out('examplesAgain')]],
+    bad: [['synth', '-f', path.join(tmp, 'bad'), '-o', out('bad')]],
+    multi: [['synth', '-f', files.multi, '-o', out('multi')]],
+    syntax: [['synth', '-f', files.syntax, '-o', out('syntax')]],
+    missing: [['synth', '-f', path.join(tmp, 'missing'), '-o', out('missing')]],
+    noFile: [['synth', '-o', out('noFile')]],
+    mixed: [['synth', '-f', files.mixed, '-o', out('mixed')]],
+    own: [['synth', '-f', path.join(tmp, 'own'), '-o', out('own')]],
+    gatewayFlags: [['synth', '-f', files.agent, '-o', out('gatewayFlags'), '--gateway-name', 'edge', '--no-create-gateway']],
+    mcpTimeoutEnv: [['synth', '-f', files.mcp, '-o', out('mcpTimeoutEnv')], { GATEWAY_DEFAULT_MCP_TIMEOUT: '10s' }],
+    badTimeoutFlag: [['synth', '-f', files.agent, '-o', out('badTimeoutFlag'), '--default-agent-timeout', '5minutes']],
+    synthHelp: [['synth', '--help']],
+    help: [['--help']],
+    unknownCommand: [['synthesise']],
+    crds: [['crds']],
+  };
+  // As many at a time as there are CPUs: more only makes them fight over the CPUs.
+  const queue = Object.entries(scenarios);
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) runs[next[0]] = await agentway(...next[1]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, os.availableParallelism()) }, worker));
+}, 4 * TIMEOUT);
+
+afterAll(() => { rmSync(tmp, { recursive: true, force: true }); });
+
+describe('agentway synth', () => {
+  test('renders examples/ with exit 0, one file per CR plus the shared file', () => {
+    expect([runs.examples.code, listDir(out('examples'))]).toEqual([0, [
+      SHARED_FILE, 'ai.agent.research.yaml', 'ai.clientpool.sandbox.yaml', 'ai.mcpserver.search.yaml', 'ai.modelapi.llama.yaml',
+    ]]);
+  });
+
+  test('writes exactly what synthesize renders', () => {
+    const expected = [...synthesize(exampleDocuments(), renderConfig()).files].sort(([a], [b]) => (a < b ? -1 : 1));
+    expect(readDir(out('examples'))).toEqual(Object.fromEntries(expected));
+  });
+
+  test('writes byte-identical files on a second run', () => {
+    expect(readDir(out('examplesAgain'))).toEqual(readDir(out('examples')));
+  });
+
+  test('reports how many files it wrote', () => {
+    expect(runs.examples.stderr).toContain(`wrote 5 file(s) to ${out('examples')}`);
+  });
+
+  test('a bad CR exits non-zero with "file: Kind/name: field: reason" on stderr', () => {
+    expect([runs.bad.code, runs.bad.stderr.split('\n')])
+      .toEqual([1, expect.arrayContaining([`${files.bad}: Agent/broken: spec.replicas: must be >= 0, got -1`])]);
+  });
+
+  test('a bad CR writes no files, not even those of the good CRs', () => {
+    expect(listDir(out('bad'))).toEqual([]);
+  });
+
+  test('every bad document of a multi-document file is reported with its index', () => {
+    expect(runs.multi.stderr.split('\n').filter((l) => l.startsWith(files.multi))).toEqual([
+      `${files.multi}#1: Agent/one: spec.port: must be >= 1, got 0`,
+      `${files.multi}#3: MCPServer/three: spec.gatewayRoute.timeout: must be a duration such as "30s", "5m" or "1h30m", got "soon"`,
+    ]);
+  });
+
+  test('a YAML syntax error exits non-zero and names the file', () => {
+    expect([runs.syntax.code, runs.syntax.stderr]).toEqual([1, expect.stringContaining(`${files.syntax}: ?: (yaml): `)]);
+  });
+
+  test('a path that does not exist exits non-zero', () => {
+    expect([runs.missing.code, runs.missing.stderr]).toEqual([1, expect.stringMatching(/^agentway synth: .*missing/)]);
+  });
+
+  test('without -f it exits non-zero and says the option is required', () => {
+    expect([runs.noFile.code === 0, runs.noFile.stderr]).toEqual([false, expect.stringContaining('--file')]);
+  });
+
+  test('documents of other API groups are skipped with a note, and the rest renders', () => {
+    expect([runs.mixed.code, runs.mixed.stderr.split('\n')[0], listDir(out('mixed'))])
+      .toEqual([0, `${files.mixed}#1: skipped (not an agentway.dev resource)`, [SHARED_FILE, 'ai.agent.research.yaml']]);
+  });
+
+  test('renders CR files (.yaml and .yml) found in subdirectories', () => {
+    expect([runs.own.code, listDir(out('own'))]).toEqual([0, [
+      SHARED_FILE, 'lab.clientinstance.sandbox-acme-one.yaml', 'lab.clientpool.sandbox.yaml', 'lab.mcpserver.tools.yaml',
+    ]]);
+  });
+
+  test('the files of own CRs have the expected shapes', () => {
+    const shape = (file: string) => objectsIn('own', file).map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`);
+    expect({
+      mcp: shape('lab.mcpserver.tools.yaml'),
+      pool: shape('lab.clientpool.sandbox.yaml'),
+      instance: shape('lab.clientinstance.sandbox-acme-one.yaml'),
+      shared: shape(SHARED_FILE),
+    }).toEqual({
+      mcp: ['Deployment lab/mcp-tools-east', 'Service lab/mcp-tools-east', 'Deployment lab/mcp-tools-west', 'Service lab/mcp-tools-west', 'HTTPRoute lab/mcp-tools'],
+      pool: ['HTTPRoute lab/client-sandbox'],
+      instance: ['Deployment lab/client-sandbox-acme-one', 'Service lab/client-sandbox-acme-one', 'HTTPRoute lab/client-sandbox-acme-one'],
+      shared: ['Gateway agentway-system/agentway-gateway', 'ReferenceGrant agentway-system/agentway-routes-from-lab'],
+    });
+  });
+
+  test('the route weights of an own CR follow its pool replicas', () => {
+    expect(routeIn('own', 'lab.mcpserver.tools.yaml').spec.rules[0].backendRefs.map((b: Json) => [b.name, b.weight]))
+      .toEqual([['mcp-tools-east', 25], ['mcp-tools-west', 75]]);
+  });
+
+  test('the ClientInstance route of own CRs sits under its pool path', () => {
+    expect(routeIn('own', 'lab.clientinstance.sandbox-acme-one.yaml').spec.rules[0].matches[0].path.value).toBe('/lab/client/sandbox/acme/one');
+  });
+
+  test('--gateway-name reaches the routes', () => {
+    expect(routeIn('gatewayFlags', 'ai.agent.research.yaml').spec.parentRefs[0].name).toBe('edge');
+  });
+
+  test('--no-create-gateway drops the Gateway and with it the shared file', () => {
+    expect(listDir(out('gatewayFlags'))).toEqual(['ai.agent.research.yaml']);
+  });
+
+  test('GATEWAY_DEFAULT_MCP_TIMEOUT sets the MCP route timeout', () => {
+    expect(routeIn('mcpTimeoutEnv', 'ai.mcpserver.search.yaml').spec.rules[0].timeouts).toEqual({ request: '10s' });
+  });
+
+  test('a default timeout flag that is not a duration exits non-zero', () => {
+    expect([runs.badTimeoutFlag.code === 0, runs.badTimeoutFlag.stderr]).toEqual([false, expect.stringContaining('5minutes')]);
+  });
+
+  test('synth --help lists its options', () => {
+    expect([runs.synthHelp.code, ['--file', '--output', '--gateway-name'].filter((o) => !runs.synthHelp.stdout.includes(o))]).toEqual([0, []]);
+  });
+});
+
+describe('agentway', () => {
+  test('--help lists the synth and crds commands', () => {
+    expect([runs.help.code, ['synth', 'crds'].filter((c) => !new RegExp(`^\\s+${c}\\b`, 'm').test(runs.help.stdout))]).toEqual([0, []]);
+  });
+
+  test('an unknown command exits non-zero', () => {
+    expect(runs.unknownCommand.code).not.toBe(0);
+  });
+
+  test('crds prints the five CustomResourceDefinitions', () => {
+    const docs: CR[] = objectsInYaml(runs.crds.stdout);
+    expect([runs.crds.code, docs.map((d) => `${d.kind} ${d.metadata.name}`)]).toEqual([0, [
+      'CustomResourceDefinition agents.agentway.dev',
+      'CustomResourceDefinition modelapis.agentway.dev',
+      'CustomResourceDefinition mcpservers.agentway.dev',
+      'CustomResourceDefinition clientpools.agentway.dev',
+      'CustomResourceDefinition clientinstances.agentway.dev',
+    ]]);
+  });
+
+  test('crds output has a status subresource and a spec schema for every kind', () => {
+    const docs: Json[] = objectsInYaml(runs.crds.stdout);
+    expect(docs.map((d) => [d.spec.versions[0].subresources, d.spec.versions[0].schema.openAPIV3Schema.properties.spec.type]))
+      .toEqual(Array(5).fill([{ status: {} }, 'object']));
+  });
+});

@@ -127,3 +127,11 @@ export function sources(...docs: unknown[]): SourceDocument[] {
 export function objectsInYaml(text: string): Json[] {
   return parseAllDocuments(text).map((d) => d.toJS());
 }
+
+/**
+ * backendRefs with the group the API server defaults: an absent group and `""` both mean the core group, so
+ * a test compares what the server will store rather than how render spells it.
+ */
+export function backendRefsOf(rule: Json): Json[] {
+  return rule.backendRefs.map(({ group = '', ...ref }: Json) => ({ group, ...ref }));
+}

@@ -6,7 +6,7 @@ import { ClientPool } from '../../manifests/api.js';
 import { RenderEnv } from '../../manifests/config.js';
 import { clientInstanceName, render } from '../../manifests/render.js';
 import {
-  CR, Json, NAMESPACE, clientInstance, clientPool, containerOf, deploymentIn, env, envOf, one, routeIn, serviceIn, testEnv,
+  CR, Json, NAMESPACE, backendRefsOf, clientInstance, clientPool, containerOf, deploymentIn, env, envOf, one, routeIn, serviceIn, testEnv,
 } from './fixtures.js';
 
 function objectsOf(cr: unknown, renderEnv: RenderEnv = testEnv) {
@@ -32,7 +32,7 @@ describe('ClientPool', () => {
   });
 
   test('its route sends every request to the route server Service in its own namespace', () => {
-    expect(routeIn(objectsOf(clientPool())).spec.rules[0].backendRefs).toEqual([
+    expect(backendRefsOf(routeIn(objectsOf(clientPool())).spec.rules[0])).toEqual([
       { group: '', kind: 'Service', name: 'agentway-route-server', namespace: 'agentway-system', port: 8090, weight: 1 },
     ]);
   });
@@ -173,7 +173,7 @@ describe('ClientInstance', () => {
   });
 
   test('its route sends traffic to its own Service', () => {
-    expect(routeIn(objectsOf(clientInstance(), withPool())).spec.rules[0].backendRefs)
+    expect(backendRefsOf(routeIn(objectsOf(clientInstance(), withPool())).spec.rules[0]))
       .toEqual([{ group: '', kind: 'Service', name: 'client-sandbox-acme-one', port: 8080, weight: 1 }]);
   });
 

@@ -5,7 +5,7 @@
 import { RenderEnv } from '../../manifests/config.js';
 import { render } from '../../manifests/render.js';
 import {
-  GPU_AND_CPU_POOLS, Json, NAMESPACE, agent, env, mcpServer, modelApi, ofKind, routeIn, testEnv, weightsOf,
+  GPU_AND_CPU_POOLS, Json, NAMESPACE, agent, backendRefsOf, env, mcpServer, modelApi, ofKind, routeIn, testEnv, weightsOf,
 } from './fixtures.js';
 
 function routeOf(cr: unknown, renderEnv: RenderEnv = testEnv): Json {
@@ -135,7 +135,7 @@ describe('timeouts', () => {
 
 describe('backends and weights', () => {
   test('a CR without pools has one backendRef to its Service with weight 100', () => {
-    expect(routeOf(agent({ port: 9000 })).spec.rules[0].backendRefs).toEqual([
+    expect(backendRefsOf(routeOf(agent({ port: 9000 })).spec.rules[0])).toEqual([
       { group: '', kind: 'Service', name: 'agent-research', port: 9000, weight: 100 },
     ]);
   });

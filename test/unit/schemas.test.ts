@@ -1,18 +1,20 @@
 /**
  * Every object rendered for examples/ (and a few more CRs) is valid for the API server that will receive it:
  * HTTPRoute, Gateway and ReferenceGrant against the Gateway API v1.3.0 CRD schemas, including their CEL rules;
- * Deployment and Service against the Kubernetes 1.27 schemas of kubernetes-models; names and labels against
- * the Kubernetes name rules.
+ * Deployment and Service (and our own CRDs) against the Kubernetes 1.27 schemas of kubernetes-models; names
+ * and labels against the Kubernetes name rules.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { isCelError, run } from '@bufbuild/cel';
 import { Ajv, ValidateFunction } from 'ajv';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parse } from 'yaml';
 import { KubeObject } from '../../manifests/api.js';
 import { renderConfig } from '../../manifests/config.js';
+import { crdObjects } from '../../manifests/crds.js';
 import { render } from '../../manifests/render.js';
 import { synthesize } from '../../manifests/synth.js';
 import {
@@ -159,6 +161,7 @@ function kubernetesErrors(o: KubeObject): string[] {
   try {
     if (o.kind === 'Deployment') new Deployment(o as Json).validate();
     else if (o.kind === 'Service') new Service(o as Json).validate();
+    else if (o.kind === 'CustomResourceDefinition') new CustomResourceDefinition(o as Json).validate();
     else return [`no Kubernetes schema for ${o.kind}`];
     return [];
   } catch (err) {
@@ -325,6 +328,18 @@ describe('Kubernetes 1.27 schemas (kubernetes-models)', () => {
 
   test.each(table(['Service']))('%s has a protocol on every port', (_, o: Json) => {
     expect(o.spec.ports.filter((p: Json) => p.protocol !== 'TCP')).toEqual([]);
+  });
+});
+
+describe('our CustomResourceDefinitions', () => {
+  test.each(crdObjects().map((crd) => [crd.metadata.name, crd] as const))('%s is a valid apiextensions.k8s.io/v1 CRD', (_, crd) => {
+    expect(kubernetesErrors(crd as KubeObject)).toEqual([]);
+  });
+
+  test('a CRD without its group is refused (the check can fail)', () => {
+    const crd: Json = structuredClone(crdObjects()[0]);
+    delete crd.spec.group;
+    expect(kubernetesErrors(crd)).toHaveLength(1);
   });
 });
 

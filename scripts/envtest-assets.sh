@@ -25,7 +25,9 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && has_all "$KUBEBUILDER_ASSETS"; then
 fi
 
 cache=${AGENTWAY_ENVTEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agentway/envtest}
-out="$cache/k8s-1.20.2"
+# The suffix names the patch level of the build below; bump it whenever the build changes so that machines
+# holding an older build make a new one.
+out="$cache/k8s-1.20.2-r2"
 if has_all "$out"; then
   echo "$out"
   exit 0
@@ -83,6 +85,18 @@ find "$r2" -maxdepth 1 -type f \( -name '*.go' -o -name '*.s' \) ! -name '*_test
   -exec cp {} vendor/github.com/modern-go/reflect2/ \;
 sed -i 's|^# github.com/modern-go/reflect2 v1.0.1|# github.com/modern-go/reflect2 v1.0.2|' vendor/modules.txt || true
 sed -i 's|github.com/modern-go/reflect2 v1.0.1|github.com/modern-go/reflect2 v1.0.2|' go.mod || true
+
+# Since Go 1.16 reflect.Zero returns a shared pointer for small types, so the OpenAPI type validator's zero-value
+# check, reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)), holds for a decoded "" and
+# custom resources with an empty string field are rejected as "null". Upstream removed the check
+# (kubernetes/kube-openapi#230); do the same here. go-openapi/validate carries the same code.
+for f in vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go vendor/github.com/go-openapi/validate/type.go; do
+  sed -i 's/if data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {/if data == nil {/' "$f"
+  if grep -q 'reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data))' "$f"; then
+    log "could not patch the zero-value check in $f"
+    exit 1
+  fi
+done
 
 mkdir -p .go/src/k8s.io
 ln -s ../../.. .go/src/k8s.io/kubernetes

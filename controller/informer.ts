@@ -17,6 +17,7 @@ export interface InformerOptions {
   /** Watch one namespace only. @default all namespaces */
   readonly namespace?: string;
   readonly labelSelector?: string;
+  readonly fieldSelector?: string;
   /** A label whose values are indexed, for `byLabel`. */
   readonly indexLabel?: string;
   readonly log: Logger;
@@ -115,7 +116,7 @@ export class Informer {
     let rv: string | undefined;
     do {
       const page = await this.client.request<any>('GET', this.path(), {
-        query: { labelSelector: this.opts.labelSelector, limit: 500, continue: cont }, signal: this.abort.signal,
+        query: { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont }, signal: this.abort.signal,
       });
       items.push(...page.items);
       cont = page.metadata?.continue || undefined;
@@ -155,7 +156,7 @@ export class Informer {
       try {
         if (!this.resourceVersion) await this.relist();
         await this.client.watch(this.path(), {
-          resourceVersion: this.resourceVersion, labelSelector: this.opts.labelSelector,
+          resourceVersion: this.resourceVersion, labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector,
           timeoutSeconds: 240 + Math.floor(Math.random() * 120),
         }, (e) => this.onEvent(e), signal);
         failures = 0;

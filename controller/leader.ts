@@ -108,9 +108,12 @@ export class LeaderElector {
           this.log.warn({ identity: this.opts.identity }, 'lost leadership');
           onStopped();
         }
+        // The abort listener goes with the timer: one left behind each period would pile up for the process's life.
         await new Promise<void>((r) => {
-          const t = setTimeout(r, retry);
-          this.abort.signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true });
+          const signal = this.abort.signal;
+          const done = () => { clearTimeout(t); signal.removeEventListener('abort', done); r(); };
+          const t = setTimeout(done, retry);
+          signal.addEventListener('abort', done, { once: true });
         });
       }
     })();

@@ -8,6 +8,7 @@ import { RenderFlags, addRenderFlags, renderConfigFromFlags } from './config.js'
 import { KubeClient } from './kube-client.js';
 import { newLogger } from './log.js';
 import { Manager } from './manager.js';
+import { RouteServer } from './route-server.js';
 import { synthFiles } from './synth.js';
 
 function fail(message: string): never {
@@ -85,6 +86,29 @@ export function program(): Command {
       process.once('SIGINT', shutdown);
       await manager.start();
       log.info({ metricsPort: manager.ports.metrics, probePort: manager.ports.probes }, 'controller started');
+    });
+
+  cli.command('route-server')
+    .description('run the client-pod route server: forwardAuth on /api/route, provisioning, idle cleanup')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster)')
+    .option('--namespace <namespace>', 'serve one namespace\'s ClientPools only (default: all)')
+    .addOption(new Option('--port <port>', 'listen port').default(8090).argParser(positiveInt))
+    .addOption(new Option('--activity-flush <seconds>', 'write lastActivityTime at most this often').default(30).argParser(positiveInt))
+    .addOption(new Option('--reap-interval <seconds>', 'look for idle instances this often').default(10).argParser(positiveInt))
+    .addOption(new Option('--provision-rate <n>', 'new instances per second per pool').default(10).argParser(positiveInt))
+    .addOption(new Option('--provision-burst <n>', 'burst of new instances per pool').default(20).argParser(positiveInt))
+    .action(async (opts: { kubeconfig?: string; namespace?: string; port: number; activityFlush: number; reapInterval: number; provisionRate: number; provisionBurst: number }) => {
+      const log = newLogger();
+      const server = new RouteServer({
+        client: KubeClient.fromDefault(opts.kubeconfig), log, namespace: opts.namespace, port: opts.port,
+        activityFlushMs: opts.activityFlush * 1000, reapIntervalMs: opts.reapInterval * 1000,
+        provisionPerSecond: opts.provisionRate, provisionBurst: opts.provisionBurst,
+      });
+      const shutdown = () => { void server.stop().then(() => process.exit(0)); };
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+      await server.start();
+      log.info({ port: server.port }, 'route server started');
     });
 
   return cli;

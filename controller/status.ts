@@ -45,13 +45,16 @@ export function canonicalJson(value: unknown): string {
     : v));
 }
 
-/** Writes `status` through the status subresource unless the CR already has it; true if written. */
+/**
+ * Writes `status` through the status subresource unless the CR already has it; true if written. Only the
+ * fields in `status` are sent, so fields other writers own (a ClientInstance's lastActivityTime) are kept.
+ */
 export async function writeStatus(client: KubeClient, cr: KubeObj, status: ResourceStatus): Promise<boolean> {
   const merged: ResourceStatus = { ...(cr.status ?? {}), ...status };
   if (canonicalJson(cr.status ?? {}) === canonicalJson(merged)) return false;
   const t = resourceType(cr.apiVersion!, cr.kind!);
   await client.request('PATCH', `${resourcePath(t, cr.metadata.namespace, cr.metadata.name)}/status`, {
-    body: { status: merged }, contentType: 'application/merge-patch+json',
+    body: { status }, contentType: 'application/merge-patch+json',
   });
   return true;
 }

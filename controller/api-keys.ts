@@ -1,0 +1,100 @@
+/**
+ * API keys of the ClientPools: read from each pool's Secret (data: clientId → apiKey), looked up by the
+ * SHA-256 of the presented key and confirmed with a constant-time comparison. Keys are never logged and
+ * never leave this module except as that comparison's result.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Logger } from 'pino';
+import { Informer, KubeObj } from './informer.js';
+import { KubeClient } from './kube-client.js';
+import { objectKey, resourceType } from './resources.js';
+
+export interface ClientIdentity {
+  readonly namespace: string;
+  readonly pool: string;
+  readonly client: string;
+}
+
+interface Entry extends ClientIdentity {
+  readonly key: Buffer;
+}
+
+const digest = (key: Buffer | string) => createHash('sha256').update(key).digest();
+
+export class ApiKeyIndex {
+  private readonly secrets = new Map<string, Informer>();
+  private byDigest = new Map<string, Entry>();
+  private dirty = true;
+
+  public constructor(
+    private readonly client: KubeClient,
+    private readonly pools: Informer,
+    private readonly log: Logger,
+  ) {
+    pools.onChange(() => { this.dirty = true; this.syncSecretInformers(); });
+  }
+
+  /** One informer per referenced Secret (by field selector), so only those Secrets are held in memory. */
+  private syncSecretInformers(): void {
+    const wanted = new Set(this.pools.list().map((p) => objectKey(p.metadata.namespace, p.spec?.apiKeys?.secretRef?.name ?? '')));
+    for (const key of wanted) {
+      if (this.secrets.has(key) || key.endsWith('/')) continue;
+      const [namespace, name] = key.split('/');
+      const informer = new Informer(this.client, {
+        type: resourceType('v1', 'Secret'), namespace, fieldSelector: `metadata.name=${name}`, log: this.log,
+      });
+      informer.onChange(() => { this.dirty = true; });
+      informer.start();
+      this.secrets.set(key, informer);
+    }
+    for (const [key, informer] of this.secrets) {
+      if (!wanted.has(key)) { void informer.stop(); this.secrets.delete(key); }
+    }
+  }
+
+  private rebuild(): void {
+    const next = new Map<string, Entry>();
+    const ambiguous = new Set<string>();
+    for (const pool of this.pools.list()) {
+      const ns = pool.metadata.namespace!;
+      const secretName = pool.spec?.apiKeys?.secretRef?.name;
+      const secret: KubeObj | undefined = this.secrets.get(objectKey(ns, secretName))?.get(objectKey(ns, secretName));
+      for (const [client, b64] of Object.entries<string>(secret?.data ?? {})) {
+        const key = Buffer.from(b64, 'base64');
+        if (key.length === 0) continue;
+        const d = digest(key).toString('hex');
+        const other = next.get(d);
+        if (other && (other.namespace !== ns || other.pool !== pool.metadata.name || other.client !== client)) {
+          // One key for two clients would route one client's traffic to the other's pods: refuse it.
+          ambiguous.add(d);
+          this.log.warn({ clients: [`${other.namespace}/${other.pool}/${other.client}`, `${ns}/${pool.metadata.name}/${client}`] }, 'an API key belongs to two clients; it is refused');
+          continue;
+        }
+        next.set(d, { namespace: ns, pool: pool.metadata.name, client, key });
+      }
+    }
+    for (const d of ambiguous) next.delete(d);
+    this.byDigest = next;
+    this.dirty = false;
+  }
+
+  /** Resolves once every referenced Secret has been listed. */
+  public async synced(): Promise<void> {
+    this.syncSecretInformers();
+    await Promise.all([...this.secrets.values()].map((i) => i.synced));
+  }
+
+  /** The client a key belongs to, or undefined. */
+  public lookup(apiKey: string): ClientIdentity | undefined {
+    if (this.dirty) this.rebuild();
+    const presented = Buffer.from(apiKey, 'utf8');
+    const entry = this.byDigest.get(digest(presented).toString('hex'));
+    if (!entry || entry.key.length !== presented.length || !timingSafeEqual(entry.key, presented)) return undefined;
+    return { namespace: entry.namespace, pool: entry.pool, client: entry.client };
+  }
+
+  public async stop(): Promise<void> {
+    await Promise.all([...this.secrets.values()].map((i) => i.stop()));
+    this.secrets.clear();
+  }
+}

@@ -24,9 +24,12 @@ export interface InstallProps {
 export const DEFAULT_IMAGE = 'ghcr.io/agentway/agentway:0.1.0';
 export const CONTROLLER_NAME = 'agentway-controller';
 export const LEASE_NAME = 'agentway-controller';
+export const ROUTE_SERVER_NAME = 'agentway-route-server';
 
-const labels = { [LABELS.name]: 'agentway', [LABELS.component]: 'controller', [LABELS.managedBy]: MANAGED_BY };
-const selector = { [LABELS.name]: 'agentway', [LABELS.component]: 'controller' };
+const selectorOf = (component: string) => ({ [LABELS.name]: 'agentway', [LABELS.component]: component });
+const labelsOf = (component: string) => ({ ...selectorOf(component), [LABELS.managedBy]: MANAGED_BY });
+const labels = labelsOf('controller');
+const selector = selectorOf('controller');
 
 const plurals = ALL_KINDS.map((k) => KINDS[k].plural);
 const WRITE = ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'];
@@ -44,6 +47,15 @@ export const CONTROLLER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+/** What the route server may do: read pools and their key Secrets, create, touch and delete instances. */
+export const ROUTE_SERVER_RULES: k8s.PolicyRule[] = [
+  { apiGroups: [GROUP], resources: ['clientpools'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: ['clientinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
+  { apiGroups: [GROUP], resources: ['clientinstances/status'], verbs: ['get', 'patch'] },
+  // Listed by field selector, one Secret per pool; RBAC cannot narrow a list to names.
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
 ];
 
 /** Leader election, in the controller's namespace only. */
@@ -72,28 +84,82 @@ class ControllerInstall extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${CONTROLLER_NAME}-leader-election` },
       subjects: [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace }],
     });
-    const probe = (path: string): k8s.Probe => ({
-      httpGet: { path, port: k8s.IntOrString.fromString('probes'), scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1,
+    const probe = (path: string, port: string): k8s.Probe => ({
+      httpGet: { path, port: k8s.IntOrString.fromString(port), scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1,
     });
+    new ServerDeployment(this, 'deployment', {
+      namespace, name: CONTROLLER_NAME, component: 'controller', image: props.image, replicas: props.replicas,
+      args: ['controller', `--leader-election-namespace=${namespace}`, ...props.controllerArgs],
+      ports: [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }, { name: 'probes', containerPort: 8081, protocol: 'TCP' }],
+      liveness: probe('/healthz', 'probes'), readiness: probe('/readyz', 'probes'),
+    });
+    new k8s.KubeService(this, 'metrics', {
+      metadata: meta(`${CONTROLLER_NAME}-metrics`),
+      spec: {
+        type: 'ClusterIP', selector: { ...selector },
+        ports: [{ name: 'metrics', port: 8080, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
+      },
+    });
+
+    // The route server: stateless, so every replica serves; it has its own identity and RBAC.
+    const rs = { name: ROUTE_SERVER_NAME, namespace, labels: labelsOf('route-server') };
+    new k8s.KubeServiceAccount(this, 'rs-sa', { metadata: rs, automountServiceAccountToken: true });
+    new k8s.KubeClusterRole(this, 'rs-role', { metadata: { name: ROUTE_SERVER_NAME, labels: labelsOf('route-server') }, rules: ROUTE_SERVER_RULES });
+    new k8s.KubeClusterRoleBinding(this, 'rs-binding', {
+      metadata: { name: ROUTE_SERVER_NAME, labels: labelsOf('route-server') },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: ROUTE_SERVER_NAME },
+      subjects: [{ kind: 'ServiceAccount', name: ROUTE_SERVER_NAME, namespace }],
+    });
+    new ServerDeployment(this, 'rs-deployment', {
+      namespace, name: ROUTE_SERVER_NAME, component: 'route-server', image: props.image, replicas: props.replicas,
+      args: ['route-server'], ports: [{ name: 'http', containerPort: 8090, protocol: 'TCP' }],
+      liveness: probe('/healthz', 'http'), readiness: probe('/healthz', 'http'),
+    });
+    new k8s.KubeService(this, 'rs-service', {
+      metadata: rs,
+      spec: {
+        type: 'ClusterIP', selector: selectorOf('route-server'),
+        ports: [{ name: 'http', port: 8090, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+      },
+    });
+  }
+}
+
+interface ServerDeploymentProps {
+  readonly namespace: string;
+  readonly name: string;
+  readonly component: string;
+  readonly image: string;
+  readonly replicas: number;
+  readonly args: string[];
+  readonly ports: k8s.ContainerPort[];
+  readonly liveness: k8s.Probe;
+  readonly readiness: k8s.Probe;
+}
+
+/** A Deployment of the agentway image itself, locked down: non-root, read-only root FS, no capabilities. */
+class ServerDeployment extends Construct {
+  public constructor(scope: Construct, id: string, props: ServerDeploymentProps) {
+    super(scope, id);
     new k8s.KubeDeployment(this, 'deployment', {
-      metadata: meta(CONTROLLER_NAME),
+      metadata: { name: props.name, namespace: props.namespace, labels: labelsOf(props.component) },
       spec: {
         replicas: props.replicas,
-        selector: { matchLabels: { ...selector } },
+        selector: { matchLabels: selectorOf(props.component) },
         template: {
-          metadata: { labels: { ...labels } },
+          metadata: { labels: labelsOf(props.component) },
           spec: {
-            serviceAccountName: CONTROLLER_NAME,
+            serviceAccountName: props.name,
             securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [{
-              name: 'controller',
+              name: props.component,
               image: props.image,
               imagePullPolicy: 'IfNotPresent',
-              args: ['controller', `--leader-election-namespace=${namespace}`, ...props.controllerArgs],
+              args: props.args,
               env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-              ports: [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }, { name: 'probes', containerPort: 8081, protocol: 'TCP' }],
-              livenessProbe: probe('/healthz'),
-              readinessProbe: probe('/readyz'),
+              ports: props.ports,
+              livenessProbe: props.liveness,
+              readinessProbe: props.readiness,
               resources: {
                 requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
                 limits: { memory: k8s.Quantity.fromString('512Mi') },
@@ -105,13 +171,6 @@ class ControllerInstall extends Construct {
             }],
           },
         },
-      },
-    });
-    new k8s.KubeService(this, 'metrics', {
-      metadata: meta(`${CONTROLLER_NAME}-metrics`),
-      spec: {
-        type: 'ClusterIP', selector: { ...selector },
-        ports: [{ name: 'metrics', port: 8080, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
       },
     });
   }

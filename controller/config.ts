@@ -15,6 +15,8 @@ export interface RenderFlags {
   readonly defaultAgentTimeout?: string;
   readonly defaultModelapiTimeout?: string;
   readonly defaultMcpTimeout?: string;
+  readonly traefik?: boolean;
+  readonly traefikEntryPoint?: string[];
 }
 
 function duration(value: string): string {
@@ -62,5 +64,6 @@ export function renderConfigFromFlags(flags: RenderFlags): RenderConfig {
     },
     defaultTimeouts: { agent: flags.defaultAgentTimeout, modelapi: flags.defaultModelapiTimeout, mcp: flags.defaultMcpTimeout },
     routeServer: { namespace: flags.routeServerNamespace },
+    traefik: { enabled: flags.traefik, entryPoints: flags.traefikEntryPoint },
   });
 }

@@ -26,6 +26,8 @@ export function program(): Command {
     .description('render CR YAML files into Kubernetes manifests, one file per CR plus one for shared objects')
     .requiredOption('-f, --file <path...>', 'CR files or directories (searched for *.yaml, *.yml)')
     .option('-o, --output <dir>', 'output directory', process.env.CDK8S_OUTDIR ?? 'dist')
+    .option('--traefik', 'also render a Traefik forwardAuth Middleware and IngressRoute for per-client pods')
+    .option('--traefik-entry-point <name...>', 'entry points of the Traefik IngressRoute (default: web)')
     .action(async (opts: RenderFlags & { file: string[]; output: string }) => {
       let result;
       try {

@@ -43,6 +43,11 @@ export interface RouteServerOptions {
   readonly provisionBurst?: number;
   /** Retry-After while an instance is provisioning. @default 2 */
   readonly retryAfterSeconds?: number;
+  /**
+   * Where a ready instance's Service is reached when the route server forwards a request itself.
+   * @default `{service}.{namespace}.svc` on the Service port
+   */
+  readonly upstream?: (namespace: string, service: string, port: number) => { readonly host: string; readonly port: number };
   readonly now?: () => number;
 }
 
@@ -148,6 +153,7 @@ export class RouteServer {
       void this.registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text));
       return;
     }
+    if (path.startsWith('/api/v1/')) return this.proxy(req, res);
     const endpoint = path === '/api/route' ? 'forwardAuth' : 'gateway';
     const end = this.latency.startTimer({ endpoint });
     const send = (r: Reply) => {
@@ -167,11 +173,52 @@ export class RouteServer {
   private forwardAuth(req: http.IncomingMessage): Reply | Promise<Reply> {
     if (req.method !== 'GET' && req.method !== 'POST') return { status: 405, headers: { Allow: 'GET, POST' }, body: 'method not allowed' };
     const uri = req.headers['x-forwarded-uri'];
-    const m = typeof uri === 'string' ? FORWARD_AUTH_URI.exec(uri) : null;
-    if (!m) return { status: 400, body: 'X-Forwarded-Uri must be /api/v1/{apiKey}/instance/{instanceId}/...' };
+    return this.clientUri(typeof uri === 'string' ? uri : undefined);
+  }
+
+  /** Answers for `/api/v1/{apiKey}/instance/{instanceId}/…`: 400, 401, 429, 202, or 200 with the pod headers. */
+  private clientUri(uri: string | undefined): Reply | Promise<Reply> {
+    const m = uri === undefined ? null : FORWARD_AUTH_URI.exec(uri);
+    if (!m) return { status: 400, body: 'the URI must be /api/v1/{apiKey}/instance/{instanceId}/...' };
     const identity = this.keys.lookup(decodeURIComponent(m[1]));
     if (!identity) return { status: 401, body: 'unknown API key' };
     return this.instance(identity, m[2], 'forwardAuth');
+  }
+
+  /**
+   * A client request that reached the route server itself (Traefik's IngressRoute after forwardAuth, or a
+   * client calling it directly): the same answers as forwardAuth, and once the instance is ready the
+   * request is forwarded to its Service without the `/api/v1/{apiKey}/instance/{id}` prefix.
+   */
+  private proxy(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const end = this.latency.startTimer({ endpoint: 'proxy' });
+    const finish = (r: Reply) => {
+      this.requests.inc({ endpoint: 'proxy', code: r.status });
+      res.writeHead(r.status, { 'Content-Type': 'text/plain; charset=utf-8', ...(r.headers ?? {}) }).end(`${r.body}\n`);
+      end();
+    };
+    const forward = (r: Reply) => {
+      if (r.status !== 200) return finish(r);
+      const h = r.headers!;
+      const target = (this.opts.upstream ?? ((ns, svc, port) => ({ host: `${svc}.${ns}.svc`, port })))(h['X-Pod-Namespace'], h['X-Pod-Service'], Number(h['X-Pod-Port']));
+      const rest = (req.url ?? '/').replace(/^\/api\/v1\/[^/?#]+\/instance\/[^/?#]+/, '') || '/';
+      const headers = { ...req.headers, host: `${target.host}:${target.port}` };
+      const upstream = http.request({ host: target.host, port: target.port, method: req.method, path: rest.startsWith('/') ? rest : `/${rest}`, headers }, (up) => {
+        this.requests.inc({ endpoint: 'proxy', code: up.statusCode ?? 502 });
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+        up.on('end', () => end());
+      });
+      upstream.on('error', (err) => {
+        this.opts.log.warn({ service: `${h['X-Pod-Namespace']}/${h['X-Pod-Service']}`, err: err.message }, 'instance did not answer');
+        if (!res.headersSent) finish({ status: 502, body: 'instance did not answer' });
+        else res.destroy();
+      });
+      req.pipe(upstream);
+    };
+    const answer = this.clientUri(req.url);
+    if (answer instanceof Promise) answer.then(forward, () => finish({ status: 500, body: 'internal error' }));
+    else forward(answer);
   }
 
   /** The pool's catch-all route: /{ns}/client/{pool}/{clientId}/{instanceId}/…, the key in a header. */

@@ -30,8 +30,16 @@ export interface RouteServerConfig {
   readonly port: number;
 }
 
+export interface TraefikConfig {
+  /** Render a forwardAuth Middleware and an IngressRoute for users on Traefik. @default false */
+  readonly enabled: boolean;
+  /** Traefik entry points of the IngressRoute. @default ['web'] */
+  readonly entryPoints: readonly string[];
+}
+
 export interface RenderConfig {
   readonly gateway: GatewayConfig;
+  readonly traefik: TraefikConfig;
   /** Route timeouts per kind when a CR sets none. */
   readonly defaultTimeouts: Readonly<Record<TimeoutKey, string>>;
   readonly routeServer: RouteServerConfig;
@@ -54,6 +62,7 @@ export interface ConfigOverrides {
   readonly gateway?: Partial<GatewayConfig>;
   readonly defaultTimeouts?: Partial<Record<TimeoutKey, string>>;
   readonly routeServer?: Partial<RouteServerConfig>;
+  readonly traefik?: Partial<TraefikConfig>;
 }
 
 /** A complete RenderConfig: the defaults above, with `overrides` on top. */
@@ -72,6 +81,7 @@ export function renderConfig(overrides: ConfigOverrides = {}): RenderConfig {
       requestTimeouts: g.requestTimeouts ?? true,
     },
     defaultTimeouts: { ...DEFAULT_TIMEOUTS, ...stripUndefined(overrides.defaultTimeouts ?? {}) },
+    traefik: { enabled: false, entryPoints: ['web'], ...stripUndefined(overrides.traefik ?? {}) },
     routeServer: { name: 'agentway-route-server', namespace: 'agentway-system', port: 8090, ...stripUndefined(overrides.routeServer ?? {}) },
   };
 }

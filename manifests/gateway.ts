@@ -2,6 +2,7 @@
  * Shared Gateway API objects: the Gateway every route attaches to, and the ReferenceGrant that lets a
  * namespace's routes send traffic to the route server's Service in another namespace.
  */
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { Gateway, GatewaySpecListenersAllowedRoutesNamespacesFrom } from '../imports/gateway-gateway.networking.k8s.io.js';
 import { ReferenceGrant } from '../imports/referencegrant-gateway.networking.k8s.io.js';
@@ -62,5 +63,45 @@ export class RouteServerGrant extends Construct {
         to: [{ group: '', kind: 'Service', name: props.service.name }],
       },
     });
+  }
+}
+
+export interface TraefikClientRoutesProps {
+  /** The route server's Service; the Middleware and IngressRoute live in its namespace. */
+  readonly routeServer: { readonly name: string; readonly namespace: string; readonly port: number };
+  readonly entryPoints: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Response headers of the forwardAuth answer that Traefik copies onto the forwarded request. */
+export const POD_HEADERS = ['X-Pod-Service', 'X-Pod-Namespace', 'X-Pod-Port'];
+
+/**
+ * For Traefik users: requests under `/api/v1/` pass the route server's forwardAuth check (which provisions
+ * instances and answers 202/401/429) and then reach the route server, which forwards them to the pod.
+ * Traefik's CRDs are not imported, so these are plain ApiObjects.
+ */
+export class TraefikClientRoutes extends Construct {
+  public constructor(scope: Construct, id: string, props: TraefikClientRoutesProps) {
+    super(scope, id);
+    const { name, namespace, port } = props.routeServer;
+    const middleware = 'agentway-forward-auth';
+    new ApiObject(this, 'middleware', {
+      apiVersion: 'traefik.io/v1alpha1', kind: 'Middleware',
+      metadata: { name: middleware, namespace, labels: { ...props.labels } },
+      spec: { forwardAuth: { address: `http://${name}.${namespace}.svc:${port}/api/route`, authResponseHeaders: [...POD_HEADERS] } },
+    } as never);
+    new ApiObject(this, 'ingressroute', {
+      apiVersion: 'traefik.io/v1alpha1', kind: 'IngressRoute',
+      metadata: { name: 'agentway-clients', namespace, labels: { ...props.labels } },
+      spec: {
+        entryPoints: [...props.entryPoints],
+        routes: [{
+          kind: 'Rule', match: 'PathPrefix(`/api/v1/`)',
+          middlewares: [{ name: middleware, namespace }],
+          services: [{ name, namespace, port }],
+        }],
+      },
+    } as never);
   }
 }

@@ -9,7 +9,7 @@ import {
   WorkloadResource, WorkloadSpec, EnvVar,
 } from './api.js';
 import { RenderConfig, RenderEnv } from './config.js';
-import { AgentwayGateway, RouteServerGrant } from './gateway.js';
+import { AgentwayGateway, RouteServerGrant, TraefikClientRoutes } from './gateway.js';
 import { LABELS, MANAGED_BY, instanceLabels, objectName, poolObjectName, poolSelector, routePath } from './names.js';
 import { Route, RouteBackend } from './route.js';
 import { validateResource } from './validate.js';
@@ -274,11 +274,18 @@ export function render(input: unknown, env: RenderEnv): RenderResult {
   };
 }
 
-/** Objects shared by every CR: the Gateway, when agentway is configured to create it. */
+/** Objects shared by every CR: the Gateway, when agentway creates it, and the Traefik routes, when asked for. */
 export function renderShared(config: RenderConfig): readonly KubeObject[] {
-  if (!config.gateway.create) return [];
   const app = newApp();
   const chart = new Chart(app, 'shared');
-  new AgentwayGateway(chart, 'gateway', { ...config.gateway, labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'Gateway' } });
+  if (config.gateway.create) {
+    new AgentwayGateway(chart, 'gateway', { ...config.gateway, labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'Gateway' } });
+  }
+  if (config.traefik.enabled) {
+    new TraefikClientRoutes(chart, 'traefik', {
+      routeServer: config.routeServer, entryPoints: config.traefik.entryPoints,
+      labels: { [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'route-server' },
+    });
+  }
   return chart.toJson() as KubeObject[];
 }

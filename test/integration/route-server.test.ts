@@ -3,6 +3,8 @@
  * every status code, provisioning under concurrency, quotas, the Pending → Ready flip, activity and idle
  * deletion, and API keys that never reach a log line, an object name or a label.
  */
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
@@ -20,6 +22,7 @@ let ns: string;
 let controller: TestController;
 let serverClient: KubeClient;
 let server: RouteServer;
+let echo: http.Server;
 const logLines: string[] = [];
 
 const instancesPath = () => `/apis/agentway.dev/v1alpha1/namespaces/${ns}/clientinstances`;
@@ -43,20 +46,27 @@ beforeAll(async () => {
   kube = testClient();
   ns = await newNamespace('route-server');
   const { dave, ...sandboxKeys } = KEYS;
-  await createPool('sandbox', 'sandbox-keys', sandboxKeys, { maxInstancesPerClient: 2, maxInstances: 4 });
+  await createPool('sandbox', 'sandbox-keys', sandboxKeys, { maxInstancesPerClient: 2, maxInstances: 5 });
   await createPool('short', 'short-keys', { dave }, { idleTimeout: '2s' });
   controller = await startController(ns);
   serverClient = new KubeClient(kubeConfig());
+  // Stands in for every instance's Service when the route server forwards a request itself.
+  echo = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json', 'X-From': 'instance' }).end(JSON.stringify({ method: req.method, url: req.url, host: req.headers.host }));
+  });
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   const sink = new Writable({ write(chunk, _enc, done) { logLines.push(String(chunk)); done(); } });
   server = new RouteServer({
     client: serverClient, log: pino({ level: 'debug' }, sink), namespace: ns, port: 0, host: '127.0.0.1',
     activityFlushMs: 500, reapIntervalMs: 300, provisionPerSecond: 1000, provisionBurst: 1000,
+    upstream: () => ({ host: '127.0.0.1', port: (echo.address() as AddressInfo).port }),
   });
   await server.start();
 }, T);
 
 afterAll(async () => {
   await server.stop();
+  await new Promise((r) => echo.close(r));
   await controller.stop();
   serverClient.close();
   await deleteNamespace(ns);
@@ -128,6 +138,18 @@ describe('route server', () => {
     }, { timeoutMs: T });
   }, T * 3);
 
+  test('a request sent to the route server itself is forwarded to the ready instance, without the key in its path', async () => {
+    const r = await fetch(`http://127.0.0.1:${server.port}${uri('alice', 'one', '/v1/chat?stream=true')}`, { method: 'POST', body: '{}' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-from')).toBe('instance');
+    const seen = await r.json() as Obj;
+    expect(seen).toEqual({ method: 'POST', url: '/v1/chat?stream=true', host: expect.stringContaining('127.0.0.1') });
+    // Not ready yet, unknown key, malformed: the forwardAuth answers.
+    expect((await fetch(`http://127.0.0.1:${server.port}${uri('bob', 'fresh')}`)).status).toBe(202);
+    expect((await fetch(`http://127.0.0.1:${server.port}/api/v1/nope/instance/one/`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${server.port}/api/v1/${KEYS.alice}/other`)).status).toBe(400);
+  }, T);
+
   test('50 simultaneous first requests create exactly one ClientInstance', async () => {
     const writesBefore = serverClient.counts.writes;
     const flushesBefore = await activityWrites();
@@ -143,7 +165,7 @@ describe('route server', () => {
     const perClient = await forwardAuth(uri('carol', 'c3'));
     expect(perClient.status).toBe(429);
     expect(await perClient.text()).toContain('maxInstancesPerClient');
-    // alice-one, bob-burst, carol-c1, carol-c2: the pool's 4 are taken.
+    // alice-one, bob-fresh, bob-burst, carol-c1, carol-c2: the pool's 5 are taken.
     const perPool = await forwardAuth(uri('alice', 'two'));
     expect(perPool.status).toBe(429);
     expect(await perPool.text()).toContain('maxInstances');

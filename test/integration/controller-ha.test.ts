@@ -257,12 +257,13 @@ describe('the installed ServiceAccount and RBAC', () => {
 
   /** Applies the install rendered for `ns` (cluster-scoped names made unique to it) and returns a token of its ServiceAccount. */
   async function install(ns: string): Promise<string> {
-    const clusterName = `${CONTROLLER_NAME}-${ns}`;
+    // Every cluster-scoped name (the controller's and the route server's roles) gets the namespace appended.
+    const clusterName = (name: string) => `${name}-${ns}`;
     for (const rendered of renderInstall({ namespace: ns })) {
       if (APPLY_SKIPPED.has(rendered.kind)) continue;
       const obj: Obj = structuredClone(rendered);
-      if (obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding') obj.metadata.name = clusterName;
-      if (obj.kind === 'ClusterRoleBinding') obj.roleRef.name = clusterName;
+      if (obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding') obj.metadata.name = clusterName(obj.metadata.name);
+      if (obj.kind === 'ClusterRoleBinding') obj.roleRef.name = clusterName(obj.roleRef.name);
       const p = resourcePath(resourceType(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name);
       if (!obj.metadata.namespace) clusterObjects.push(p);
       await kube.request('PATCH', p, {

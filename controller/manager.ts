@@ -51,6 +51,17 @@ const CHILD_KINDS = [
 
 const TIMEOUT_FEATURE = 'HTTPRouteRequestTimeout';
 
+/**
+ * Whether a GatewayClass supports route request timeouts: undefined when it does not say (the field is in
+ * Gateway API's experimental channel only), so routes keep their timeouts.
+ */
+export function requestTimeoutsSupported(gatewayClass: { status?: { supportedFeatures?: unknown[] } } | undefined): boolean | undefined {
+  const features = gatewayClass?.status?.supportedFeatures;
+  if (!Array.isArray(features)) return undefined;
+  // Gateway API 1.1 listed plain names; 1.2 and later list objects with a name.
+  return features.some((f) => (typeof f === 'string' ? f : (f as { name?: string } | null)?.name) === TIMEOUT_FEATURE);
+}
+
 export class Manager {
   public readonly metrics = new Metrics();
   public readonly queue: WorkQueue;
@@ -172,11 +183,8 @@ export class Manager {
   private async refreshGatewayFeatures(): Promise<void> {
     try {
       const gc = await this.opts.client.request('GET', resourcePath(resourceType('gateway.networking.k8s.io/v1', 'GatewayClass'), undefined, this.config.gateway.className));
-      const features: unknown[] | undefined = gc?.status?.supportedFeatures;
-      if (!features) return;
-      const names = features.map((f) => (typeof f === 'string' ? f : (f as { name?: string })?.name));
-      const supported = names.includes(TIMEOUT_FEATURE);
-      if (supported !== this.config.gateway.requestTimeouts) {
+      const supported = requestTimeoutsSupported(gc);
+      if (supported !== undefined && supported !== this.config.gateway.requestTimeouts) {
         this.config = { ...this.config, gateway: { ...this.config.gateway, requestTimeouts: supported } };
         this.enqueueAll();
       }

@@ -8,4 +8,6 @@ npx cdk8s import --language typescript --output imports
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 npx tsx controller/cli.ts crds > "$tmp/agentway.yaml"
-npx cdk8s import "agentway:=$tmp/agentway.yaml" --language typescript --output imports
+# From the temporary directory: `cdk8s import <file>` records the file in the cdk8s.yaml of its working directory.
+out=$PWD/imports
+(cd "$tmp" && "$OLDPWD/node_modules/.bin/cdk8s" import "agentway:=$tmp/agentway.yaml" --language typescript --output "$out")

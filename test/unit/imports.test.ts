@@ -17,8 +17,9 @@ test('imports/agentway-agentway.dev.ts is what cdk8s import generates from our C
   const dir = mkdtempSync(path.join(tmpdir(), 'agentway-import-'));
   try {
     writeFileSync(path.join(dir, 'agentway.yaml'), toYaml(crdObjects()));
-    execFileSync('npx', ['cdk8s', 'import', `agentway:=${path.join(dir, 'agentway.yaml')}`, '--language', 'typescript', '--output', dir], {
-      env: { ...process.env, CDK8S_CHECK_UPGRADE: 'false' }, stdio: 'pipe',
+    // Run in the temporary directory: `cdk8s import <file>` records the file in the working directory's cdk8s.yaml.
+    execFileSync(path.resolve('node_modules/.bin/cdk8s'), ['import', `agentway:=${path.join(dir, 'agentway.yaml')}`, '--language', 'typescript', '--output', dir], {
+      cwd: dir, env: { ...process.env, CDK8S_CHECK_UPGRADE: 'false' }, stdio: 'pipe',
     });
     expect(readFileSync(path.join(dir, 'agentway-agentway.dev.ts'), 'utf8')).toBe(readFileSync('imports/agentway-agentway.dev.ts', 'utf8'));
   } finally {

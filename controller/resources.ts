@@ -41,6 +41,15 @@ export function resourceType(apiVersion: string, kind: string): ResourceType {
   return t;
 }
 
+const BY_KIND_ONLY = new Map([...BUILTIN, ...OURS].map((t) => [t.kind, t]));
+
+/** The resource type of a kind, for kinds known here by one API version only. */
+export function typeOfKind(kind: string): ResourceType {
+  const t = BY_KIND_ONLY.get(kind);
+  if (!t) throw new Error(`unknown kind ${kind}`);
+  return t;
+}
+
 export function ourType(kind: Kind): ResourceType {
   return resourceType(API_VERSION, kind);
 }

@@ -18,10 +18,10 @@ import { SHARED_FILE, synthesize } from '../../manifests/synth.js';
 import { repoRoot } from '../env/control-plane.js';
 import { TestController, startController, testClient } from '../env/controller.js';
 import { crdForKube120 } from '../env/install-crds.js';
+import { Obj, TestObjects, cond, ignoreNotFound, pathOf } from '../env/objects.js';
 import { deleteNamespace, eventually, kubeConfig, newNamespace } from '../env/kube.js';
 
 const T = 90_000;
-type Obj = Record<string, any>;
 
 let kube: KubeClient;
 const namespaces: string[] = [];
@@ -29,7 +29,7 @@ const controllers: TestController[] = [];
 const clusterObjects: string[] = [];
 const clients: KubeClient[] = [];
 
-beforeAll(() => { kube = testClient(); });
+beforeAll(() => { kube = testClient(); objects = new TestObjects(kube); });
 afterEach(async () => { await Promise.all(controllers.splice(0).map((c) => c.stop())); });
 afterAll(async () => {
   for (const p of clusterObjects) await kube.request('DELETE', p).catch(ignoreNotFound);
@@ -38,10 +38,6 @@ afterAll(async () => {
   kube.close();
 });
 
-function ignoreNotFound(err: unknown): undefined {
-  if (err instanceof ApiError && err.status === 404) return undefined;
-  throw err;
-}
 
 async function namespace(prefix: string): Promise<string> {
   const ns = await newNamespace(prefix);
@@ -68,40 +64,11 @@ function replica(ns: string, identity: string): Parameters<typeof startControlle
   };
 }
 
-const PATHS: Record<string, string> = {
-  Agent: 'agents', ModelAPI: 'modelapis', MCPServer: 'mcpservers', ClientPool: 'clientpools', ClientInstance: 'clientinstances',
-};
-
-function path(kind: string, ns: string, name?: string): string {
-  const suffix = name ? `/${name}` : '';
-  switch (kind) {
-    case 'Deployment': return `/apis/apps/v1/namespaces/${ns}/deployments${suffix}`;
-    case 'Service': return `/api/v1/namespaces/${ns}/services${suffix}`;
-    case 'HTTPRoute': return `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes${suffix}`;
-    case 'Gateway': return `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/gateways${suffix}`;
-    case 'Event': return `/api/v1/namespaces/${ns}/events${suffix}`;
-    case 'Lease': return `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases${suffix}`;
-    default: return `/apis/agentway.dev/v1alpha1/namespaces/${ns}/${PATHS[kind]}${suffix}`;
-  }
-}
-
-async function get(kind: string, ns: string, name: string): Promise<Obj | undefined> {
-  return kube.request('GET', path(kind, ns, name)).catch(ignoreNotFound);
-}
-
-async function mustGet(kind: string, ns: string, name: string): Promise<Obj> {
-  const o = await get(kind, ns, name);
-  if (!o) throw new Error(`${kind} ${ns}/${name} not found`);
-  return o;
-}
-
-async function create(ns: string, kind: string, name: string, spec: Obj): Promise<Obj> {
-  return kube.request('POST', path(kind, ns), { body: { apiVersion: 'agentway.dev/v1alpha1', kind, metadata: { name }, spec } });
-}
-
-function cond(o: Obj | undefined, type: string): Obj | undefined {
-  return o?.status?.conditions?.find((c: Obj) => c.type === type);
-}
+let objects: TestObjects;
+const get = (kind: string, ns: string, name: string) => objects.get(kind, ns, name);
+const mustGet = (kind: string, ns: string, name: string) => objects.mustGet(kind, ns, name);
+const create = (ns: string, kind: string, name: string, spec: Obj) => objects.create(ns, kind, name, spec);
+const path = pathOf;
 
 /** Reconciles this replica has run, of any kind and result. */
 async function reconciles(c: TestController): Promise<number> {
@@ -290,7 +257,7 @@ describe('the installed ServiceAccount and RBAC', () => {
 
   test('the CRDs of the install are the ones installed', async () => {
     const crds = renderInstall().filter((o) => o.kind === 'CustomResourceDefinition');
-    expect(crds.map((c) => c.metadata.name).sort()).toEqual(Object.values(PATHS).map((p) => `${p}.agentway.dev`).sort());
+    expect(crds.map((c) => c.metadata.name).sort()).toEqual(['agents', 'clientinstances', 'clientpools', 'mcpservers', 'modelapis'].map((p) => `${p}.agentway.dev`));
     for (const crd of crds) {
       const live = await kube.request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
       expect(mismatches(crdForKube120(crd as Obj).spec, live.spec)).toEqual([]);
@@ -407,7 +374,7 @@ describe('parity with synth', () => {
       uids.set(`${doc.kind}/${doc.metadata.name}`, created.metadata.uid);
     }
 
-    const pathOf = (o: Obj) => resourcePath(resourceType(o.apiVersion, o.kind), ns, o.metadata.name);
+    const livePath = (o: Obj) => resourcePath(resourceType(o.apiVersion, o.kind), ns, o.metadata.name);
     // Route weights are where the controller departs from synth by design (DESIGN §4): synth weighs pools by
     // their replicas, the controller by live capacity, which it reports per pool in the CR's status.
     const poolOfService = new Map(expected.filter((e) => e.obj.kind === 'Service').map((e) => [e.obj.metadata.name, e.obj.metadata.labels?.[LABELS.pool]]));
@@ -424,14 +391,14 @@ describe('parity with synth', () => {
     };
     await eventually(async () => {
       for (const { obj, owner } of expected) {
-        const live = await kube.request('GET', pathOf(obj)).catch(ignoreNotFound);
+        const live = await kube.request('GET', livePath(obj)).catch(ignoreNotFound);
         const want = obj.kind === 'HTTPRoute' && owner ? withLiveWeights(obj, await mustGet(owner.kind, ns, owner.metadata.name)) : obj;
         expect([`${obj.kind}/${obj.metadata.name}`, mismatches(want, live)]).toEqual([`${obj.kind}/${obj.metadata.name}`, []]);
       }
     }, { timeoutMs: T });
 
     for (const { obj, owner } of expected) {
-      const live = await kube.request('GET', pathOf(obj));
+      const live = await kube.request('GET', livePath(obj));
       const what = `${obj.kind}/${obj.metadata.name}`;
       const extra = (want: Obj | undefined, got: Obj | undefined) => Object.keys(got ?? {}).filter((k) => !(k in (want ?? {}))).sort();
       const ownership = owner ? ['ownerReferences'] : [];

@@ -3,19 +3,19 @@
  * resyncs and restarts, each in a namespace of its own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { ApiError, KubeClient } from '../../controller/kube-client.js';
+import { KubeClient } from '../../controller/kube-client.js';
 import { PART_OF_LABEL } from '../../controller/apply.js';
 import { TestController, startController, testClient } from '../env/controller.js';
+import { Obj, TestObjects, cond, pathOf } from '../env/objects.js';
 import { deleteNamespace, eventually, markPodsReady, newNamespace } from '../env/kube.js';
 
 const T = 90_000;
-type Obj = Record<string, any>;
 
 let kube: KubeClient;
 const namespaces: string[] = [];
 const controllers: TestController[] = [];
 
-beforeAll(() => { kube = testClient(); });
+beforeAll(() => { kube = testClient(); objects = new TestObjects(kube); });
 afterEach(async () => { await Promise.all(controllers.splice(0).map((c) => c.stop())); });
 afterAll(async () => {
   await Promise.all(namespaces.map(deleteNamespace));
@@ -34,52 +34,13 @@ async function run(ns: string, opts: Parameters<typeof startController>[1] = {})
   return c;
 }
 
-const PATHS: Record<string, string> = {
-  Agent: 'agents', ModelAPI: 'modelapis', MCPServer: 'mcpservers', ClientPool: 'clientpools', ClientInstance: 'clientinstances',
-};
-
-function path(kind: string, ns: string, name?: string): string {
-  const suffix = name ? `/${name}` : '';
-  switch (kind) {
-    case 'Deployment': return `/apis/apps/v1/namespaces/${ns}/deployments${suffix}`;
-    case 'Service': return `/api/v1/namespaces/${ns}/services${suffix}`;
-    case 'HTTPRoute': return `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes${suffix}`;
-    case 'Gateway': return `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/gateways${suffix}`;
-    case 'Event': return `/api/v1/namespaces/${ns}/events${suffix}`;
-    default: return `/apis/agentway.dev/v1alpha1/namespaces/${ns}/${PATHS[kind]}${suffix}`;
-  }
-}
-
-async function get(kind: string, ns: string, name: string): Promise<Obj | undefined> {
-  try {
-    return await kube.request('GET', path(kind, ns, name));
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return undefined;
-    throw err;
-  }
-}
-
-async function mustGet(kind: string, ns: string, name: string): Promise<Obj> {
-  const o = await get(kind, ns, name);
-  if (!o) throw new Error(`${kind} ${ns}/${name} not found`);
-  return o;
-}
-
-async function create(ns: string, kind: string, name: string, spec: Obj): Promise<Obj> {
-  return kube.request('POST', path(kind, ns), { body: { apiVersion: 'agentway.dev/v1alpha1', kind, metadata: { name }, spec } });
-}
-
-async function patchSpec(ns: string, kind: string, name: string, spec: Obj): Promise<Obj> {
-  return kube.request('PATCH', path(kind, ns, name), { body: { spec }, contentType: 'application/merge-patch+json' });
-}
-
-async function remove(kind: string, ns: string, name: string): Promise<void> {
-  await kube.request('DELETE', path(kind, ns, name), { body: { propagationPolicy: 'Background' } });
-}
-
-function cond(o: Obj | undefined, type: string): Obj | undefined {
-  return o?.status?.conditions?.find((c: Obj) => c.type === type);
-}
+let objects: TestObjects;
+const get = (kind: string, ns: string, name: string) => objects.get(kind, ns, name);
+const mustGet = (kind: string, ns: string, name: string) => objects.mustGet(kind, ns, name);
+const create = (ns: string, kind: string, name: string, spec: Obj) => objects.create(ns, kind, name, spec);
+const patchSpec = (ns: string, kind: string, name: string, spec: Obj) => objects.patchSpec(ns, kind, name, spec);
+const remove = (kind: string, ns: string, name: string) => objects.remove(kind, ns, name);
+const path = pathOf;
 
 const agentSpec = (extra: Obj = {}): Obj => ({ image: 'ghcr.io/acme/agent:1.2', port: 8000, ...extra });
 

@@ -92,6 +92,11 @@ function routeAcceptedCondition(result: RenderResult, deps: Deps): NewCondition 
   return { type: 'RouteAccepted', status: accepted.status, reason: accepted.reason || Reasons.Accepted, message: accepted.message ?? '' };
 }
 
+/** Ready=False reasons that need a person, and so an Event; waiting for pods to start is not one. */
+const FAILURE_REASONS: ReadonlySet<string> = new Set([
+  Reasons.InvalidSpec, Reasons.ApplyFailed, Reasons.ModelAPINotFound, Reasons.MCPServerNotFound, Reasons.ClientPoolNotFound,
+]);
+
 function capacityCondition(state: WeightState): NewCondition {
   switch (state) {
     case 'Available': return condition('CapacityAvailable', true, Reasons.CapacityAvailable, 'route weights follow free capacity');
@@ -104,8 +109,9 @@ async function finish(deps: Deps, cr: KubeObj, conditions: NewCondition[], extra
   const prev: Condition[] | undefined = cr.status?.conditions;
   const ready = conditions.find((c) => c.type === 'Ready');
   const prevReady = prev?.find((c) => c.type === 'Ready');
-  if (ready && ready.status === 'False' && (prevReady?.status !== 'False' || prevReady.reason !== ready.reason || prevReady.message !== ready.message)) {
-    await deps.events.warn(cr, ready.reason, ready.message);
+  const failed = ready && ready.status === 'False' && FAILURE_REASONS.has(ready.reason);
+  if (failed && (prevReady?.status !== 'False' || prevReady.reason !== ready.reason || prevReady.message !== ready.message)) {
+    await deps.events.warn(cr, ready!.reason, ready!.message);
   }
   const status: ResourceStatus = {
     observedGeneration: cr.metadata.generation,

@@ -170,6 +170,10 @@ export class KubeClient {
         res.on('error', (e) => reject(new ApiError(0, 'TransportError', e.message)));
       });
       req.on('error', (e) => (signal.aborted ? resolve() : reject(new ApiError(0, 'TransportError', e.message))));
+      // A connection that dies without a FIN or RST would otherwise hang this watch forever: past the
+      // server's own timeout plus a margin, silence means the stream is gone.
+      const idleMs = (Number(query?.timeoutSeconds) || 300) * 1000 + 60_000;
+      req.setTimeout(idleMs, () => req.destroy(new Error(`watch ${path}: no data for ${idleMs / 1000} s`)));
       req.end();
     });
   }

@@ -1,0 +1,113 @@
+/**
+ * Benchmark 6: the route server's /api/route (Traefik forwardAuth) for an existing, ready instance, against
+ * a bare node:http server answering 200, each in a process of its own, in the same run. Throughput: autocannon
+ * (32 keep-alive connections, 10 s, after a 3 s warm-up), run as a separate process. Latency: bench/load-client
+ * at a fixed 2,000 req/s over 16 connections for 10 s (after 2 s of warm-up), microsecond resolution.
+ */
+import path from 'node:path';
+import { newNamespace, markPodsReady } from '../test/env/kube.js';
+import {
+  BenchContext, Benchmark, CR_API_VERSION, Child, Obj, cpuProfArgs, crPath, freePort, httpStatus, poll, repoRoot, row, startController, startNode,
+} from './lib.js';
+import { execFile } from 'node:child_process';
+
+const RATE = 2000;
+const API_KEY = 'ak-bench-0123456789abcdef';
+const URI = `/api/v1/${API_KEY}/instance/one/v1/chat/completions`;
+
+function runJson(args: readonly string[]): Promise<Obj> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${args.join(' ')}: ${err.message}\n${stderr}`));
+      try { resolve(JSON.parse(stdout)); } catch { reject(new Error(`${args.join(' ')}: no JSON in its output: ${stdout.slice(0, 300)}`)); }
+    });
+  });
+}
+
+interface Measured { readonly rps: number; readonly p50: number; readonly p99: number; readonly p999: number; readonly statuses: Obj; readonly errors: number }
+
+async function measure(ctx: BenchContext, port: number, label: string): Promise<Measured> {
+  const autocannon = path.join(repoRoot, 'node_modules/autocannon/autocannon.js');
+  const url = `http://127.0.0.1:${port}/api/route`;
+  const cannon = (seconds: number) => runJson([autocannon, '-j', '-c', '32', '-d', String(seconds), '-H', `X-Forwarded-Uri=${URI}`, url]);
+  await cannon(3);
+  const thr = await cannon(10);
+  const lat = await runJson([
+    ...ctx.programs().bench('load-client'), '--port', String(port), '--path', '/api/route', '--header', `X-Forwarded-Uri: ${URI}`,
+    '--rate', String(RATE), '--duration', '10', '--warmup', '2', '--connections', '16',
+  ]);
+  const errors = (thr.errors ?? 0) + (thr.non2xx ?? 0) + (lat.errors ?? 0);
+  ctx.log(`  ${label}: ${thr.requests.average} req/s (autocannon p50 ${thr.latency.p50} ms, p99 ${thr.latency.p99} ms, non-2xx ${thr.non2xx}); at ${RATE} req/s: `
+    + `achieved ${lat.achievedRate}, p50 ${lat.latencyMs.p50.toFixed(3)} ms, p99 ${lat.latencyMs.p99.toFixed(3)} ms, p99.9 ${lat.latencyMs.p999.toFixed(3)} ms, max ${lat.latencyMs.max.toFixed(3)} ms, statuses ${JSON.stringify(lat.statuses)}`);
+  return { rps: thr.requests.average, p50: lat.latencyMs.p50, p99: lat.latencyMs.p99, p999: lat.latencyMs.p999, statuses: lat.statuses, errors };
+}
+
+async function readyInstance(ctx: BenchContext): Promise<string> {
+  const { kube, kubeconfigPath } = await ctx.cluster();
+  const ns = await newNamespace('bench-route');
+  await kube.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+    body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keys' }, data: { alice: Buffer.from(API_KEY).toString('base64') } },
+  });
+  await kube.request('POST', crPath('ClientPool', ns), {
+    body: {
+      apiVersion: CR_API_VERSION, kind: 'ClientPool', metadata: { name: 'sandbox' },
+      spec: { template: { image: 'ghcr.io/acme/sandbox:2.0', port: 8080 }, apiKeys: { secretRef: { name: 'keys' } } },
+    },
+  });
+  await kube.request('POST', crPath('ClientInstance', ns), {
+    body: {
+      apiVersion: CR_API_VERSION, kind: 'ClientInstance', metadata: { name: 'sandbox-alice-one', labels: { 'agentway.dev/client-pool': 'sandbox' } },
+      spec: { pool: 'sandbox', client: 'alice', instance: 'one' },
+    },
+  });
+  const controller = await startController(kubeconfigPath, ns);
+  try {
+    await poll(() => markPodsReady(ns, { 'app.kubernetes.io/instance': 'client-sandbox-alice-one' }), 60_000, 'the instance pod', 200);
+    await poll(async () => {
+      const inst: Obj = await kube.request('GET', crPath('ClientInstance', ns, 'sandbox-alice-one'));
+      return inst.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
+    }, 60_000, 'the instance to be Ready');
+  } finally {
+    await controller.stop();
+  }
+  return ns;
+}
+
+const BARE_SERVER = `require('node:http').createServer((req, res) => { res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\\n'); }).listen(Number(process.argv[1]), '127.0.0.1');`;
+
+export const routeServer: Benchmark = {
+  name: 'route',
+  title: `route server /api/route for a ready instance: req/s, and p50/p99 at ${RATE.toLocaleString('en')} req/s, vs bare node:http`,
+  async run(ctx) {
+    const { kubeconfigPath } = await ctx.cluster();
+    const ns = await readyInstance(ctx);
+    const dir = ctx.scratch('route');
+    const servers: Child[] = [];
+    try {
+      const barePort = await freePort();
+      const bare = startNode(['-e', BARE_SERVER, String(barePort)], path.join(dir, 'bare.log'));
+      servers.push(bare);
+      const rsPort = await freePort();
+      const rs = startNode([...cpuProfArgs(ctx, 'route-server'), ...ctx.programs().cli, 'route-server', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--port', String(rsPort)],
+        path.join(dir, 'route-server.log'), { LOG_LEVEL: 'warn' });
+      servers.push(rs);
+      await poll(async () => (await httpStatus(`http://127.0.0.1:${barePort}/`)) === 200 ? true : undefined, 20_000, 'the bare server');
+      await poll(async () => {
+        const res = await fetch(`http://127.0.0.1:${rsPort}/api/route`, { headers: { 'X-Forwarded-Uri': URI }, signal: AbortSignal.timeout(1000) });
+        await res.arrayBuffer();
+        return res.status === 200 ? true : undefined;
+      }, 30_000, 'the route server to answer 200 for the ready instance');
+
+      const baseline = await measure(ctx, barePort, 'bare node:http');
+      const ours = await measure(ctx, rsPort, 'route server');
+      const note = ours.errors + baseline.errors > 0 ? ` (${ours.errors + baseline.errors} errors or non-2xx)` : '';
+      return [
+        row(`route: /api/route throughput, 32 connections${note}`, ours.rps, 'req/s', '≥ 0.7× bare', baseline.rps),
+        row(`route: /api/route p50 at ${RATE.toLocaleString('en')} req/s`, ours.p50, 'ms', 'info', baseline.p50),
+        row(`route: /api/route p99 at ${RATE.toLocaleString('en')} req/s`, ours.p99, 'ms', '≤ 1 ms', baseline.p99),
+      ];
+    } finally {
+      for (const s of servers) await s.stop();
+    }
+  },
+};

@@ -112,6 +112,7 @@ export class CapacityTracker {
   private readonly metrics: CapacityMetrics;
   private stopped = false;
 
+  /** `pods` must index the instance label (`indexLabel: LABELS.instance`). */
   public constructor(
     private readonly pods: Informer,
     private readonly enqueue: (key: string) => void,
@@ -181,8 +182,8 @@ export class CapacityTracker {
   }
 
   private readyPods(state: RouteState, pool: string): KubeObj[] {
-    return this.pods.list().filter((p) => p.metadata.namespace === state.namespace
-      && p.metadata.labels?.[LABELS.instance] === state.instance && p.metadata.labels?.[LABELS.pool] === pool && isReady(p));
+    return this.pods.byLabel(state.instance).filter((p) => p.metadata.namespace === state.namespace
+      && p.metadata.labels?.[LABELS.pool] === pool && isReady(p));
   }
 
   private observe(state: RouteState): PoolCapacity[] {

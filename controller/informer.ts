@@ -83,6 +83,8 @@ export class Informer {
   }
 
   private store(key: string, obj: KubeObj | undefined): void {
+    // managedFields are most of an applied object's size and nothing here reads them.
+    if (obj?.metadata.managedFields) delete obj.metadata.managedFields;
     const old = this.cache.get(key);
     const oldValue = this.indexValue(old);
     const newValue = this.indexValue(obj);

@@ -103,7 +103,9 @@ export class Manager {
       this.children.set(c.kind, informer);
     }
     const clock = opts.clock ?? (() => new Date());
-    this.pods = new Informer(client, { type: resourceType('v1', 'Pod'), namespace, log, labelSelector: `${LABELS.managedBy}=${MANAGED_BY}` });
+    this.pods = new Informer(client, {
+      type: resourceType('v1', 'Pod'), namespace, log, labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: LABELS.instance,
+    });
     this.capacity = new CapacityTracker(this.pods, (key) => this.queue.add(key), this.metrics, log, () => clock().getTime());
     this.deps = {
       client, crs: this.crs, children: this.children, config: () => this.config, clock, log,

@@ -3,7 +3,7 @@
  * the files). Output is deterministic: CRs sorted by namespace, kind and name; one file per CR, plus one
  * for objects shared between CRs; byte-identical for the same input.
  */
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { ClientPool, GROUP, KubeObject } from './api.js';
 import { RenderConfig } from './config.js';
 import { render, renderShared } from './render.js';
@@ -39,9 +39,9 @@ function isOurs(doc: unknown): doc is Record<string, any> {
   return !!doc && typeof doc === 'object' && typeof (doc as any).apiVersion === 'string' && (doc as any).apiVersion.split('/')[0] === GROUP;
 }
 
-/** YAML of a list of objects, one document each. */
+/** YAML of a list of objects, one document each. (js-yaml: several times faster than `yaml` at this.) */
 export function toYaml(objects: readonly unknown[]): string {
-  return objects.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+  return objects.map((o) => dump(o, { lineWidth: -1, noRefs: true })).join('---\n');
 }
 
 function objectKey(o: KubeObject): string {

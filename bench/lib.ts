@@ -4,7 +4,8 @@
  * Benchmarks report numbers; nothing here asserts on a time.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createServer } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
@@ -458,4 +459,60 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** PIDs of the control plane's etcd, kube-apiserver and kube-controller-manager (found by their data directory). */
+export function controlPlanePids(cluster: Cluster): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmdline.includes(cluster.controlPlane.dir)) continue;
+    const bin = path.basename(cmdline.split('\0')[0]);
+    if (['etcd', 'kube-apiserver', 'kube-controller-manager'].includes(bin)) out[bin] = Number(entry);
+  }
+  return out;
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds used by each process from now until the returned function is called. */
+export function cpuMeter(pids: Record<string, number>): () => Record<string, number> {
+  const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  return () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, round(cpuSeconds(pid) - start[k], 2)]));
+}
+
+/**
+ * When profiling was asked for, profiles this process (where the in-process controller runs) until the
+ * returned function is called, and writes `<name>.cpuprofile` into the profile directory.
+ */
+export async function profileThisProcess(ctx: BenchContext, name: string): Promise<() => Promise<void>> {
+  if (!ctx.cpuProfDir) return async () => undefined;
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) => new Promise<any>((resolve, reject) => {
+    session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 1000 });
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = await post('Profiler.stop');
+    session.disconnect();
+    writeFileSync(path.join(ctx.cpuProfDir!, `${name}.cpuprofile`), JSON.stringify(profile));
+  };
 }

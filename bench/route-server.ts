@@ -1,8 +1,9 @@
 /**
  * Benchmark 6: the route server's /api/route (Traefik forwardAuth) for an existing, ready instance, against
  * a bare node:http server answering 200, each in a process of its own, in the same run. Throughput: autocannon
- * (32 keep-alive connections, 10 s, after a 3 s warm-up), run as a separate process. Latency: bench/load-client
- * at a fixed 2,000 req/s over 16 connections for 10 s (after 2 s of warm-up), microsecond resolution.
+ * (32 keep-alive connections, 10 s runs in the order A B B A after a 3 s warm-up of each; best run of each
+ * side), run as a separate process. Latency: bench/load-client at a fixed 2,000 req/s over 16 connections for
+ * 10 s (after 2 s of warm-up), microsecond resolution.
  */
 import path from 'node:path';
 import { newNamespace, markPodsReady } from '../test/env/kube.js';
@@ -24,22 +25,27 @@ function runJson(args: readonly string[]): Promise<Obj> {
   });
 }
 
-interface Measured { readonly rps: number; readonly p50: number; readonly p99: number; readonly p999: number; readonly statuses: Obj; readonly errors: number }
+const autocannon = path.join(repoRoot, 'node_modules/autocannon/autocannon.js');
 
-async function measure(ctx: BenchContext, port: number, label: string): Promise<Measured> {
-  const autocannon = path.join(repoRoot, 'node_modules/autocannon/autocannon.js');
-  const url = `http://127.0.0.1:${port}/api/route`;
-  const cannon = (seconds: number) => runJson([autocannon, '-j', '-c', '32', '-d', String(seconds), '-H', `X-Forwarded-Uri=${URI}`, url]);
-  await cannon(3);
-  const thr = await cannon(10);
+/** Requests per second autocannon reaches in `seconds` against /api/route on `port`. */
+async function throughput(ctx: BenchContext, port: number, seconds: number, label: string): Promise<{ rps: number; errors: number }> {
+  const r = await runJson([autocannon, '-j', '-c', '32', '-d', String(seconds), '-H', `X-Forwarded-Uri=${URI}`, `http://127.0.0.1:${port}/api/route`]);
+  ctx.log(`  ${label}: ${r.requests.average} req/s over ${seconds} s (non-2xx ${r.non2xx}, errors ${r.errors})`);
+  return { rps: r.requests.average, errors: (r.errors ?? 0) + (r.non2xx ?? 0) };
+}
+
+interface Latency { readonly p50: number; readonly p99: number; readonly errors: number }
+
+async function latency(ctx: BenchContext, port: number, label: string): Promise<Latency> {
   const lat = await runJson([
     ...ctx.programs().bench('load-client'), '--port', String(port), '--path', '/api/route', '--header', `X-Forwarded-Uri: ${URI}`,
     '--rate', String(RATE), '--duration', '10', '--warmup', '2', '--connections', '16',
   ]);
-  const errors = (thr.errors ?? 0) + (thr.non2xx ?? 0) + (lat.errors ?? 0);
-  ctx.log(`  ${label}: ${thr.requests.average} req/s (autocannon p50 ${thr.latency.p50} ms, p99 ${thr.latency.p99} ms, non-2xx ${thr.non2xx}); at ${RATE} req/s: `
-    + `achieved ${lat.achievedRate}, p50 ${lat.latencyMs.p50.toFixed(3)} ms, p99 ${lat.latencyMs.p99.toFixed(3)} ms, p99.9 ${lat.latencyMs.p999.toFixed(3)} ms, max ${lat.latencyMs.max.toFixed(3)} ms, statuses ${JSON.stringify(lat.statuses)}`);
-  return { rps: thr.requests.average, p50: lat.latencyMs.p50, p99: lat.latencyMs.p99, p999: lat.latencyMs.p999, statuses: lat.statuses, errors };
+  const l = lat.latencyMs;
+  ctx.log(`  ${label} at ${RATE} req/s: achieved ${lat.achievedRate}, p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, `
+    + `p99.9 ${l.p999.toFixed(3)} ms, max ${l.max.toFixed(3)} ms, statuses ${JSON.stringify(lat.statuses)}`);
+  const ok = Number(lat.statuses['200'] ?? 0);
+  return { p50: l.p50, p99: l.p99, errors: lat.errors + (lat.completed - ok) };
 }
 
 async function readyInstance(ctx: BenchContext): Promise<string> {
@@ -98,11 +104,23 @@ export const routeServer: Benchmark = {
         return res.status === 200 ? true : undefined;
       }, 30_000, 'the route server to answer 200 for the ready instance');
 
-      const baseline = await measure(ctx, barePort, 'bare node:http');
-      const ours = await measure(ctx, rsPort, 'route server');
-      const note = ours.errors + baseline.errors > 0 ? ` (${ours.errors + baseline.errors} errors or non-2xx)` : '';
+      // The machine is shared and two cores are few: throughput runs alternate (A B B A) after a warm-up
+      // of each, and the best run of each side counts.
+      await throughput(ctx, rsPort, 3, 'route server warm-up');
+      await throughput(ctx, barePort, 3, 'bare node:http warm-up');
+      const runs = { ours: [] as number[], bare: [] as number[] };
+      let errors = 0;
+      for (const side of ['ours', 'bare', 'bare', 'ours'] as const) {
+        const r = await throughput(ctx, side === 'ours' ? rsPort : barePort, 10, side === 'ours' ? 'route server' : 'bare node:http');
+        runs[side].push(r.rps);
+        errors += r.errors;
+      }
+      const ours = { rps: Math.max(...runs.ours), ...await latency(ctx, rsPort, 'route server') };
+      const baseline = { rps: Math.max(...runs.bare), ...await latency(ctx, barePort, 'bare node:http') };
+      errors += ours.errors + baseline.errors;
+      const note = errors > 0 ? ` (${errors} errors or non-2xx)` : '';
       return [
-        row(`route: /api/route throughput, 32 connections${note}`, ours.rps, 'req/s', '≥ 0.7× bare', baseline.rps),
+        row(`route: /api/route throughput, 32 connections, best of 2${note}`, ours.rps, 'req/s', '≥ 0.7× bare', baseline.rps),
         row(`route: /api/route p50 at ${RATE.toLocaleString('en')} req/s`, ours.p50, 'ms', 'info', baseline.p50),
         row(`route: /api/route p99 at ${RATE.toLocaleString('en')} req/s`, ours.p99, 'ms', '≤ 1 ms', baseline.p99),
       ];

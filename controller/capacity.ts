@@ -81,6 +81,19 @@ function isReady(pod: KubeObj): boolean {
     && (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
 }
 
+/** A pod as the capacity tracker needs it: identity, labels, IP and Ready condition; the rest is not cached. */
+export function slimPod(pod: KubeObj): KubeObj {
+  const { name, namespace, uid, resourceVersion, labels, deletionTimestamp, ownerReferences } = pod.metadata;
+  return {
+    apiVersion: pod.apiVersion, kind: pod.kind,
+    metadata: { name, namespace, uid, resourceVersion, labels, deletionTimestamp, ownerReferences },
+    status: {
+      podIP: pod.status?.podIP,
+      conditions: (pod.status?.conditions ?? []).filter((c: { type: string }) => c.type === 'Ready'),
+    },
+  };
+}
+
 /** GET `url`; the capacity answer's `field`, or undefined when it fails, times out or is not 2xx. */
 export function pollPod(url: string, field: string, timeoutMs = POLL_TIMEOUT_MS): Promise<number | undefined> {
   return new Promise((resolve) => {

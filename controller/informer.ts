@@ -20,6 +20,8 @@ export interface InformerOptions {
   readonly fieldSelector?: string;
   /** A label whose values are indexed, for `byLabel`. */
   readonly indexLabel?: string;
+  /** Reduces each object to what its readers need before it is cached. @default drops only managedFields */
+  readonly transform?: (obj: KubeObj) => KubeObj;
   readonly log: Logger;
 }
 
@@ -85,6 +87,7 @@ export class Informer {
   private store(key: string, obj: KubeObj | undefined): void {
     // managedFields are most of an applied object's size and nothing here reads them.
     if (obj?.metadata.managedFields) delete obj.metadata.managedFields;
+    if (obj && this.opts.transform) obj = this.opts.transform(obj);
     const old = this.cache.get(key);
     const oldValue = this.indexValue(old);
     const newValue = this.indexValue(obj);

@@ -10,7 +10,7 @@ import { RenderConfig } from '../manifests/config.js';
 import { renderShared } from '../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../manifests/names.js';
 import { FIELD_MANAGER, PART_OF_LABEL, isSubset } from './apply.js';
-import { CapacityTracker } from './capacity.js';
+import { CapacityTracker, slimPod } from './capacity.js';
 import { ApiEventRecorder } from './events.js';
 import { Informer, KubeObj } from './informer.js';
 import { ApiError, KubeClient } from './kube-client.js';
@@ -105,6 +105,7 @@ export class Manager {
     const clock = opts.clock ?? (() => new Date());
     this.pods = new Informer(client, {
       type: resourceType('v1', 'Pod'), namespace, log, labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: LABELS.instance,
+      transform: slimPod,
     });
     this.capacity = new CapacityTracker(this.pods, (key) => this.queue.add(key), this.metrics, log, () => clock().getTime());
     this.deps = {

@@ -378,6 +378,13 @@ export interface Child {
 
 const children = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  // An interrupted run leaves no server or controller behind (the control plane has handlers of its own).
+  process.once(signal, () => {
+    for (const c of children) c.kill('SIGKILL');
+    process.exit(130);
+  });
+}
 
 /** Starts `node args…` with stdout and stderr in `logPath`; killed when this process exits. */
 export function startNode(args: readonly string[], logPath: string, env: NodeJS.ProcessEnv = {}): Child {

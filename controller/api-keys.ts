@@ -3,7 +3,7 @@
  * SHA-256 of the presented key and confirmed with a constant-time comparison. Keys are never logged and
  * never leave this module except as that comparison's result.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { Logger } from 'pino';
 import { Informer, KubeObj } from './informer.js';
 import { KubeClient } from './kube-client.js';
@@ -19,7 +19,7 @@ interface Entry extends ClientIdentity {
   readonly key: Buffer;
 }
 
-const digest = (key: Buffer | string) => createHash('sha256').update(key).digest();
+const digest = (key: Buffer) => hash('sha256', key, 'hex');
 
 export class ApiKeyIndex {
   private readonly secrets = new Map<string, Informer>();
@@ -62,7 +62,7 @@ export class ApiKeyIndex {
       for (const [client, b64] of Object.entries<string>(secret?.data ?? {})) {
         const key = Buffer.from(b64, 'base64');
         if (key.length === 0) continue;
-        const d = digest(key).toString('hex');
+        const d = digest(key);
         const other = next.get(d);
         if (other && (other.namespace !== ns || other.pool !== pool.metadata.name || other.client !== client)) {
           // One key for two clients would route one client's traffic to the other's pods: refuse it.
@@ -88,7 +88,7 @@ export class ApiKeyIndex {
   public lookup(apiKey: string): ClientIdentity | undefined {
     if (this.dirty) this.rebuild();
     const presented = Buffer.from(apiKey, 'utf8');
-    const entry = this.byDigest.get(digest(presented).toString('hex'));
+    const entry = this.byDigest.get(digest(presented));
     if (!entry || entry.key.length !== presented.length || !timingSafeEqual(entry.key, presented)) return undefined;
     return { namespace: entry.namespace, pool: entry.pool, client: entry.client };
   }

@@ -127,6 +127,12 @@ export class Manager {
   }
 
   private onCustomResource(kind: Kind, key: string, obj: KubeObj | undefined, old: KubeObj | undefined): void {
+    // A new resourceVersion with the same generation is a status or metadata write (our own status write,
+    // the route server's activity): nothing render reads has changed. A relist reports the same
+    // resourceVersion again and is let through, so every key is reconciled after one.
+    if (obj && old && obj.metadata.resourceVersion !== old.metadata.resourceVersion
+      && obj.metadata.generation === old.metadata.generation
+      && Boolean(obj.metadata.deletionTimestamp) === Boolean(old.metadata.deletionTimestamp)) return;
     this.queue.add(`${kind}/${key}`);
     const cur = obj ?? old;
     if (!cur) return;

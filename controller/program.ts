@@ -1,15 +1,10 @@
 /** The `agentway` command line: each command a thin wrapper around the render core or the controller. */
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { crdObjects } from '../manifests/crds.js';
-import { LEASE_NAME, renderInstall } from '../manifests/install.js';
-import { formatSynthError, toYaml } from '../manifests/synth.js';
 import { RenderFlags, addRenderFlags, renderConfigFromFlags } from './config.js';
-import { KubeClient } from './kube-client.js';
-import { newLogger } from './log.js';
-import { Manager } from './manager.js';
-import { RouteServer } from './route-server.js';
-import { synthFiles } from './synth.js';
+
+// Each command loads what it needs when it runs: synth never pays for the Kubernetes client, the
+// controller never for the YAML writer.
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -29,6 +24,8 @@ export function program(): Command {
     .option('--traefik', 'also render a Traefik forwardAuth Middleware and IngressRoute for per-client pods')
     .option('--traefik-entry-point <name...>', 'entry points of the Traefik IngressRoute (default: web)')
     .action(async (opts: RenderFlags & { file: string[]; output: string }) => {
+      const { formatSynthError } = await import('../manifests/synth.js');
+      const { synthFiles } = await import('./synth.js');
       let result;
       try {
         result = await synthFiles(opts.file, opts.output, renderConfigFromFlags(opts));
@@ -42,14 +39,18 @@ export function program(): Command {
 
   cli.command('crds')
     .description('print the agentway CustomResourceDefinitions as YAML')
-    .action(() => { process.stdout.write(toYaml(crdObjects())); });
+    .action(async () => {
+      const [{ crdObjects }, { toYaml }] = await Promise.all([import('../manifests/crds.js'), import('../manifests/synth.js')]);
+      process.stdout.write(toYaml(crdObjects()));
+    });
 
   addRenderFlags(cli.command('install'))
     .description('print the controller\'s own manifests (Namespace, CRDs, RBAC, Deployment, Service) for kubectl or Argo CD')
     .option('--namespace <namespace>', 'namespace of the controller', 'agentway-system')
     .option('--image <image>', 'controller image', 'ghcr.io/agentway/agentway:0.1.0')
     .addOption(new Option('--replicas <n>', 'controller replicas (one leads)').default(2).argParser(positiveInt))
-    .action((opts: RenderFlags & { namespace: string; image: string; replicas: number }) => {
+    .action(async (opts: RenderFlags & { namespace: string; image: string; replicas: number }) => {
+      const [{ renderInstall }, { toYaml }] = await Promise.all([import('../manifests/install.js'), import('../manifests/synth.js')]);
       process.stdout.write(toYaml(renderInstall({
         namespace: opts.namespace, image: opts.image, replicas: opts.replicas, controllerArgs: passThroughFlags(opts),
       })));
@@ -70,6 +71,9 @@ export function program(): Command {
       kubeconfig?: string; namespace?: string; workers: number; leaderElect: boolean; leaderElectionNamespace: string;
       identity?: string; metricsPort: number; probePort: number; resync: number;
     }) => {
+      const [{ KubeClient }, { newLogger }, { Manager }, { LEASE_NAME }] = await Promise.all([
+        import('./kube-client.js'), import('./log.js'), import('./manager.js'), import('../manifests/install.js'),
+      ]);
       const log = newLogger();
       const manager = new Manager({
         client: KubeClient.fromDefault(opts.kubeconfig),
@@ -100,6 +104,9 @@ export function program(): Command {
     .addOption(new Option('--provision-rate <n>', 'new instances per second per pool').default(10).argParser(positiveInt))
     .addOption(new Option('--provision-burst <n>', 'burst of new instances per pool').default(20).argParser(positiveInt))
     .action(async (opts: { kubeconfig?: string; namespace?: string; port: number; activityFlush: number; reapInterval: number; provisionRate: number; provisionBurst: number }) => {
+      const [{ KubeClient }, { newLogger }, { RouteServer }] = await Promise.all([
+        import('./kube-client.js'), import('./log.js'), import('./route-server.js'),
+      ]);
       const log = newLogger();
       const server = new RouteServer({
         client: KubeClient.fromDefault(opts.kubeconfig), log, namespace: opts.namespace, port: opts.port,

@@ -156,7 +156,11 @@ class ServerDeployment extends Construct {
               image: props.image,
               imagePullPolicy: 'IfNotPresent',
               args: props.args,
-              env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+              env: [
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                // V8 would otherwise grow the heap towards its default limit, far past the memory limit below.
+                { name: 'NODE_OPTIONS', value: '--max-old-space-size=320' },
+              ],
               ports: props.ports,
               livenessProbe: props.liveness,
               readinessProbe: props.readiness,

@@ -122,10 +122,6 @@ export class Manager {
     return this.elector ? this.elector.isLeader : !this.stopped;
   }
 
-  public get isSynced(): boolean {
-    return this.synced;
-  }
-
   private onCustomResource(kind: Kind, key: string, obj: KubeObj | undefined, old: KubeObj | undefined): void {
     // A new resourceVersion with the same generation is a status or metadata write (our own status write,
     // the route server's activity): nothing render reads has changed. A relist reports the same

@@ -4,14 +4,12 @@
  * activity, and deletes instances idle longer than their pool's idleTimeout. Existing instances are
  * answered from the informer cache alone.
  */
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { API_VERSION } from '../manifests/api.js';
-import { maxNameLength } from '../manifests/crds.js';
-import { LABELS } from '../manifests/names.js';
+import { LABELS, clientInstanceName } from '../manifests/names.js';
 import { durationMs } from '../manifests/render.js';
 import { ApiKeyIndex, ClientIdentity } from './api-keys.js';
 import { Informer, KubeObj } from './informer.js';
@@ -21,7 +19,6 @@ import { objectKey, ourType, resourcePath } from './resources.js';
 export const CLIENT_LABEL = 'agentway.dev/client';
 export const INSTANCE_LABEL = 'agentway.dev/instance';
 const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const maxInstanceNameLength = maxNameLength('ClientInstance');
 const FORWARD_AUTH_URI = /^\/api\/v1\/([^/?#]+)\/instance\/([^/?#]+)(?:[/?#].*)?$/;
 
 export interface RouteServerOptions {
@@ -51,13 +48,6 @@ export interface RouteServerOptions {
   readonly now?: () => number;
 }
 
-/** Name of the ClientInstance for a client's instance: readable when it fits, else a stable hash. */
-export function instanceName(pool: string, client: string, instance: string): string {
-  const plain = `${pool}-${client}-${instance}`;
-  if (plain.length <= maxInstanceNameLength && DNS_LABEL.test(plain)) return plain;
-  const hash = createHash('sha256').update(`${pool}\u0000${client}\u0000${instance}`).digest('hex').slice(0, 16);
-  return `${pool.slice(0, maxInstanceNameLength - hash.length - 3)}-i-${hash}`;
-}
 
 class TokenBucket {
   private tokens: number;
@@ -237,7 +227,7 @@ export class RouteServer {
 
   private instance(who: ClientIdentity, instance: string, mode: 'forwardAuth' | 'gateway'): Reply | Promise<Reply> {
     if (!DNS_LABEL.test(instance) || instance.length > 63) return { status: 400, body: 'instance id must be a DNS label' };
-    const name = instanceName(who.pool, who.client, instance);
+    const name = clientInstanceName(who.pool, who.client, instance);
     const key = objectKey(who.namespace, name);
     const existing = this.instances.get(key);
     const provisioning: Reply = {

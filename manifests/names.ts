@@ -1,5 +1,7 @@
 /** Names and labels of rendered objects: derived from the CR, never from construct ids. */
+import { createHash } from 'node:crypto';
 import { KINDS, Kind } from './api.js';
+import { maxNameLength } from './crds.js';
 
 export const MANAGED_BY = 'agentway';
 export const LABELS = {
@@ -39,4 +41,19 @@ export function poolSelector(kind: Kind, name: string, pool: string): Record<str
 /** The Gateway path of a resource: `/{namespace}/{segment}/{name}`. */
 export function routePath(namespace: string, kind: Kind, name: string): string {
   return `/${namespace}/${KINDS[kind].segment}/${name}`;
+}
+
+const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * Name of the ClientInstance the route server creates for a client's instance: `{pool}-{client}-{instance}`
+ * when that fits, else the pool and a stable hash of all three, so that the same request always names the
+ * same object.
+ */
+export function clientInstanceName(pool: string, client: string, instance: string): string {
+  const max = maxNameLength('ClientInstance');
+  const plain = `${pool}-${client}-${instance}`;
+  if (plain.length <= max && DNS_LABEL.test(plain)) return plain;
+  const hash = createHash('sha256').update(`${pool}\u0000${client}\u0000${instance}`).digest('hex').slice(0, 16);
+  return `${pool.slice(0, max - hash.length - 3)}-i-${hash}`;
 }

@@ -177,11 +177,6 @@ class ClientPoolChart extends Chart {
   }
 }
 
-/** Name of the ClientInstance for a pool, client and instance: what the route server creates. */
-export function clientInstanceName(pool: string, client: string, instance: string): string {
-  return `${pool}-${client}-${instance}`;
-}
-
 /** ClientInstance: one pod of its pool's template, with its own Service and route. */
 class ClientInstanceChart extends Chart {
   public readonly pools: RenderedPool[] = [];

@@ -4,7 +4,8 @@
  */
 import { ClientPool } from '../../manifests/api.js';
 import { RenderEnv } from '../../manifests/config.js';
-import { clientInstanceName, render } from '../../manifests/render.js';
+import { clientInstanceName } from '../../manifests/names.js';
+import { render } from '../../manifests/render.js';
 import {
   CR, Json, NAMESPACE, backendRefsOf, clientInstance, clientPool, containerOf, deploymentIn, env, envOf, one, routeIn, serviceIn, testEnv,
 } from './fixtures.js';
@@ -213,5 +214,14 @@ describe('ClientInstance', () => {
 
   test('the route server names an instance {pool}-{client}-{instance}', () => {
     expect(clientInstanceName('sandbox', 'acme', 'one')).toBe('sandbox-acme-one');
+  });
+
+  test('a name that would be too long becomes the pool and a stable hash, short enough to render', () => {
+    const name = clientInstanceName('sandbox', 'c'.repeat(30), 'i'.repeat(30));
+    expect(name).toMatch(/^sandbox-i-[0-9a-f]{16}$/);
+    expect(clientInstanceName('sandbox', 'c'.repeat(30), 'i'.repeat(30))).toBe(name);
+    expect(clientInstanceName('sandbox', 'c'.repeat(30), 'j'.repeat(30))).not.toBe(name);
+    const { errors } = render(clientInstance({ client: 'c'.repeat(30), instance: 'i'.repeat(30) }, name), withPool());
+    expect(errors).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
 import { KubeObject } from '../manifests/api.js';
 import { Informer, KubeObj } from './informer.js';
 import { ApiError, KubeClient } from './kube-client.js';
-import { objectKey, resourcePath, resourceType } from './resources.js';
+import { ResourceType, objectKey, resourcePath, resourceType } from './resources.js';
 
 export const FIELD_MANAGER = 'agentway';
 /** Carries the UID of the CR an object was rendered for: what prune selects by. */
@@ -71,6 +71,29 @@ export function describe(o: { kind?: string; metadata: { name: string } }): stri
   return `${o.kind} ${o.metadata.name}`;
 }
 
+/** Server-side applies one object under our field manager, taking over fields another manager set. */
+export function applyObject(client: KubeClient, obj: KubeObject): Promise<unknown> {
+  return client.request('PATCH', resourcePath(resourceType(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name), {
+    body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager: FIELD_MANAGER, force: true },
+  });
+}
+
+/**
+ * Deletes `obj` only if it still has its UID, so an object recreated meanwhile under the same name
+ * survives; false when it was gone already or recreated (404, 409).
+ */
+export async function deleteIfUnchanged(client: KubeClient, type: ResourceType, obj: KubeObj): Promise<boolean> {
+  try {
+    await client.request('DELETE', resourcePath(type, obj.metadata.namespace, obj.metadata.name), {
+      body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: obj.metadata.uid }, propagationPolicy: 'Background' },
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 409)) return false;
+    throw err;
+  }
+}
+
 /** Server-side applies `objects` in order, skipping those whose cached copy already matches. */
 export async function applyObjects(
   client: KubeClient, objects: readonly KubeObject[], caches: ReadonlyMap<string, Informer>,
@@ -82,12 +105,9 @@ export async function applyObjects(
     desiredKeys.add(typedKey(obj));
     const live = caches.get(obj.kind)?.get(objectKey(obj.metadata.namespace, obj.metadata.name));
     if (live && isSubset(obj, live)) continue;
-    const t = resourceType(obj.apiVersion, obj.kind);
     try {
       written++;
-      await client.request('PATCH', resourcePath(t, obj.metadata.namespace, obj.metadata.name), {
-        body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager: FIELD_MANAGER, force: true },
-      });
+      await applyObject(client, obj);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       failed.push({ object: describe(obj), error: err });
@@ -96,10 +116,7 @@ export async function applyObjects(
   return { written, desiredKeys, failed };
 }
 
-/**
- * Deletes the cached objects labelled as part of `ownerUid` that are not desired any more. Each delete
- * carries a UID precondition, so an object recreated meanwhile under the same name survives.
- */
+/** Deletes the cached objects labelled as part of `ownerUid` that are not desired any more. */
 export async function pruneOrphans(
   client: KubeClient, ownerUid: string, desiredKeys: ReadonlySet<string>, caches: Iterable<Informer>,
 ): Promise<number> {
@@ -107,16 +124,9 @@ export async function pruneOrphans(
   for (const informer of caches) {
     for (const obj of informer.byLabel(ownerUid) as KubeObj[]) {
       if (desiredKeys.has(typedKey(obj))) continue;
-      try {
-        deleted++;
-        await client.request('DELETE', resourcePath(informer.type, obj.metadata.namespace, obj.metadata.name), {
-          body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: obj.metadata.uid }, propagationPolicy: 'Background' },
-        });
-      } catch (err) {
-        // Gone already, or recreated under a new UID: either way nothing of ours is left to delete.
-        if (err instanceof ApiError && (err.status === 404 || err.status === 409)) continue;
-        throw err;
-      }
+      deleted++;
+      // Gone already, or recreated under a new UID: either way nothing of ours is left to delete.
+      await deleteIfUnchanged(client, informer.type, obj);
     }
   }
   return deleted;

@@ -9,7 +9,7 @@ import { ALL_KINDS, Kind } from '../manifests/api.js';
 import { RenderConfig } from '../manifests/config.js';
 import { renderShared } from '../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../manifests/names.js';
-import { FIELD_MANAGER, PART_OF_LABEL, isSubset } from './apply.js';
+import { PART_OF_LABEL, applyObject, isSubset } from './apply.js';
 import { CapacityTracker, slimPod } from './capacity.js';
 import { ApiEventRecorder } from './events.js';
 import { Informer, KubeObj } from './informer.js';
@@ -210,9 +210,7 @@ export class Manager {
           throw err;
         });
         if (live && isSubset(obj, live)) continue;
-        await this.opts.client.request('PATCH', path, {
-          body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager: FIELD_MANAGER, force: true },
-        });
+        await applyObject(this.opts.client, obj);
       } catch (err) {
         this.opts.log.error({ object: `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message }, 'could not apply shared object');
       }

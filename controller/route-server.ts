@@ -9,7 +9,9 @@ import { AddressInfo } from 'node:net';
 import { Logger } from 'pino';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { API_VERSION } from '../manifests/api.js';
-import { LABELS, clientInstanceName } from '../manifests/names.js';
+import { LABELS, clientInstanceName, isDnsLabel } from '../manifests/names.js';
+import { deleteIfUnchanged } from './apply.js';
+import { rfc3339 } from './status.js';
 import { durationMs } from '../manifests/render.js';
 import { ApiKeyIndex, ClientIdentity } from './api-keys.js';
 import { Informer, KubeObj } from './informer.js';
@@ -18,7 +20,6 @@ import { objectKey, ourType, resourcePath } from './resources.js';
 
 export const CLIENT_LABEL = 'agentway.dev/client';
 export const INSTANCE_LABEL = 'agentway.dev/instance';
-const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const FORWARD_AUTH_URI = /^\/api\/v1\/([^/?#]+)\/instance\/([^/?#]+)(?:[/?#].*)?$/;
 
 export interface RouteServerOptions {
@@ -226,7 +227,7 @@ export class RouteServer {
   }
 
   private instance(who: ClientIdentity, instance: string, mode: 'forwardAuth' | 'gateway'): Reply | Promise<Reply> {
-    if (!DNS_LABEL.test(instance) || instance.length > 63) return { status: 400, body: 'instance id must be a DNS label' };
+    if (!isDnsLabel(instance) || instance.length > 63) return { status: 400, body: 'instance id must be a DNS label' };
     const name = clientInstanceName(who.pool, who.client, instance);
     const key = objectKey(who.namespace, name);
     const existing = this.instances.get(key);
@@ -313,7 +314,7 @@ export class RouteServer {
       this.flushes.inc();
       try {
         await this.opts.client.request('PATCH', `${resourcePath(ourType('ClientInstance'), inst.metadata.namespace, inst.metadata.name)}/status`, {
-          body: { status: { lastActivityTime: new Date(seen).toISOString().replace(/\.\d{3}Z$/, 'Z') } }, contentType: 'application/merge-patch+json',
+          body: { status: { lastActivityTime: rfc3339(new Date(seen)) } }, contentType: 'application/merge-patch+json',
         });
       } catch (err) {
         this.opts.log.warn({ instance: key, err: (err as Error).message }, 'could not record activity');
@@ -336,16 +337,12 @@ export class RouteServer {
       );
       if (idleMs <= 0 || now - last <= idleMs) continue;
       try {
-        await this.opts.client.request('DELETE', resourcePath(ourType('ClientInstance'), inst.metadata.namespace, inst.metadata.name), {
-          body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: inst.metadata.uid }, propagationPolicy: 'Background' },
-        });
+        if (!await deleteIfUnchanged(this.opts.client, ourType('ClientInstance'), inst)) continue;
         this.lastSeen.delete(key);
         this.lastFlushed.delete(key);
         this.opts.log.info({ instance: key, idleSeconds: Math.round((now - last) / 1000) }, 'deleted idle instance');
       } catch (err) {
-        if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 409)) {
-          this.opts.log.warn({ instance: key, err: (err as Error).message }, 'could not delete idle instance');
-        }
+        this.opts.log.warn({ instance: key, err: (err as Error).message }, 'could not delete idle instance');
       }
     }
   }

@@ -21,6 +21,11 @@ export const Reasons = {
   TimeoutsUnsupported: 'TimeoutsUnsupported',
 } as const;
 
+/** A timestamp as Kubernetes writes them: RFC 3339 in UTC, whole seconds. */
+export function rfc3339(time: Date): string {
+  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 export type NewCondition = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 
 /**
@@ -33,7 +38,7 @@ export function mergeConditions(prev: readonly Condition[] | undefined, next: re
     return {
       type: c.type, status: c.status, reason: c.reason, message: c.message,
       observedGeneration: generation,
-      lastTransitionTime: old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      lastTransitionTime: old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : rfc3339(now),
     };
   });
 }

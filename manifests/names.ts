@@ -1,7 +1,7 @@
 /** Names and labels of rendered objects: derived from the CR, never from construct ids. */
 import { createHash } from 'node:crypto';
 import { KINDS, Kind } from './api.js';
-import { maxNameLength } from './crds.js';
+import { DNS_LABEL, maxNameLength } from './crds.js';
 
 export const MANAGED_BY = 'agentway';
 export const LABELS = {
@@ -43,7 +43,12 @@ export function routePath(namespace: string, kind: Kind, name: string): string {
   return `/${namespace}/${KINDS[kind].segment}/${name}`;
 }
 
-const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_LABEL_RE = new RegExp(DNS_LABEL);
+
+/** Whether `s` is a DNS-1035 label (length aside). */
+export function isDnsLabel(s: string): boolean {
+  return DNS_LABEL_RE.test(s);
+}
 
 /**
  * Name of the ClientInstance the route server creates for a client's instance: `{pool}-{client}-{instance}`
@@ -53,7 +58,7 @@ const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 export function clientInstanceName(pool: string, client: string, instance: string): string {
   const max = maxNameLength('ClientInstance');
   const plain = `${pool}-${client}-${instance}`;
-  if (plain.length <= max && DNS_LABEL.test(plain)) return plain;
+  if (plain.length <= max && isDnsLabel(plain)) return plain;
   const hash = createHash('sha256').update(`${pool}\u0000${client}\u0000${instance}`).digest('hex').slice(0, 16);
   return `${pool.slice(0, max - hash.length - 3)}-i-${hash}`;
 }

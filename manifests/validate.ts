@@ -7,7 +7,7 @@ import { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import {
   ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, Pool, WorkloadSpec, isKind,
 } from './api.js';
-import { DURATION, MAX_NAME, QUANTITY, Schema, openApiSchema } from './crds.js';
+import { DNS_LABEL, DURATION, MAX_NAME, QUANTITY, Schema, openApiSchema } from './crds.js';
 import { poolObjectName } from './names.js';
 
 export interface ValidationResult {
@@ -18,7 +18,7 @@ export interface ValidationResult {
 
 const FRIENDLY_PATTERNS: Record<string, string> = {
   [DURATION]: 'must be a duration such as "30s", "5m" or "1h30m"',
-  '^[a-z]([-a-z0-9]*[a-z0-9])?$': 'must be a DNS-1035 label: lower-case letters, digits and "-", starting with a letter',
+  [DNS_LABEL]: 'must be a DNS-1035 label: lower-case letters, digits and "-", starting with a letter',
   '^/': 'must start with "/"',
   [QUANTITY]: 'must be a Kubernetes quantity such as "500m", "8" or "64Gi"',
 };

@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigOverrides, renderConfig } from '../../manifests/config.js';
 import { KubeClient } from '../../controller/kube-client.js';
 import { Manager, ManagerOptions } from '../../controller/manager.js';
-import { KUBECONFIG_ENV, kubeConfig } from './kube.js';
+import { KUBECONFIG_ENV, deleteNamespace, kubeConfig, newNamespace } from './kube.js';
 
 export interface TestController {
   readonly manager: Manager;
@@ -48,4 +48,40 @@ export async function startController(namespace: string, opts: {
   });
   await manager.start();
   return { manager, client, stop: async () => { await manager.stop(); client.close(); } };
+}
+
+/**
+ * Namespaces and controllers a test file creates, so that each is cleaned up: controllers after every test
+ * (`stopAll` in afterEach), namespaces after the file (`deleteNamespaces` in afterAll).
+ */
+export class Scenarios {
+  private readonly namespaces: string[] = [];
+  private readonly controllers: TestController[] = [];
+
+  /** A fresh namespace, deleted by `deleteNamespaces`. */
+  public async namespace(prefix: string): Promise<string> {
+    const ns = await newNamespace(prefix);
+    this.namespaces.push(ns);
+    return ns;
+  }
+
+  /** A controller on `namespace`, stopped by `stop` or `stopAll`. */
+  public async run(namespace: string, opts: Parameters<typeof startController>[1] = {}): Promise<TestController> {
+    const c = await startController(namespace, opts);
+    this.controllers.push(c);
+    return c;
+  }
+
+  public async stop(c: TestController): Promise<void> {
+    this.controllers.splice(this.controllers.indexOf(c), 1);
+    await c.stop();
+  }
+
+  public async stopAll(): Promise<void> {
+    await Promise.all(this.controllers.splice(0).map((c) => c.stop()));
+  }
+
+  public async deleteNamespaces(): Promise<void> {
+    await Promise.all(this.namespaces.splice(0).map(deleteNamespace));
+  }
 }

@@ -16,45 +16,30 @@ import { CONTROLLER_NAME, LEASE_NAME, renderInstall } from '../../manifests/inst
 import { LABELS, MANAGED_BY } from '../../manifests/names.js';
 import { SHARED_FILE, synthesize } from '../../manifests/synth.js';
 import { repoRoot } from '../env/control-plane.js';
-import { TestController, startController, testClient } from '../env/controller.js';
+import { Scenarios, TestController, startController, testClient } from '../env/controller.js';
 import { crdForKube120 } from '../env/install-crds.js';
 import { Obj, TestObjects, cond, ignoreNotFound, pathOf } from '../env/objects.js';
-import { deleteNamespace, eventually, kubeConfig, newNamespace } from '../env/kube.js';
+import { eventually, kubeConfig } from '../env/kube.js';
 
 const T = 90_000;
 
 let kube: KubeClient;
-const namespaces: string[] = [];
-const controllers: TestController[] = [];
+const scenarios = new Scenarios();
+const namespace = (prefix: string) => scenarios.namespace(prefix);
+const run = (ns: string, opts: Parameters<typeof scenarios.run>[1] = {}) => scenarios.run(ns, opts);
 const clusterObjects: string[] = [];
 const clients: KubeClient[] = [];
 
 beforeAll(() => { kube = testClient(); objects = new TestObjects(kube); });
-afterEach(async () => { await Promise.all(controllers.splice(0).map((c) => c.stop())); });
+afterEach(() => scenarios.stopAll());
 afterAll(async () => {
   for (const p of clusterObjects) await kube.request('DELETE', p).catch(ignoreNotFound);
-  await Promise.all(namespaces.map(deleteNamespace));
+  await scenarios.deleteNamespaces();
   for (const c of clients) c.close();
   kube.close();
 });
 
 
-async function namespace(prefix: string): Promise<string> {
-  const ns = await newNamespace(prefix);
-  namespaces.push(ns);
-  return ns;
-}
-
-async function run(ns: string, opts: Parameters<typeof startController>[1] = {}): Promise<TestController> {
-  const c = await startController(ns, opts);
-  controllers.push(c);
-  return c;
-}
-
-async function stopController(c: TestController): Promise<void> {
-  controllers.splice(controllers.indexOf(c), 1);
-  await c.stop();
-}
 
 /** Election options for a replica: a short lease, so that a takeover happens within a test. */
 function replica(ns: string, identity: string): Parameters<typeof startController>[1] {
@@ -139,7 +124,7 @@ describe('leader election', () => {
 
     // stop() releases the Lease: the follower need not wait for it to expire.
     const writesBefore = follower.client.counts.writes;
-    await stopController(leader);
+    await scenarios.stop(leader);
     await eventually(() => expect(follower.manager.isLeader).toBe(true), { timeoutMs: T });
     const taken = await mustGet('Lease', ns, LEASE_NAME);
     expect(taken.spec.holderIdentity).toBe(identity.get(follower));

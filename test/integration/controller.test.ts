@@ -5,34 +5,24 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeClient } from '../../controller/kube-client.js';
 import { PART_OF_LABEL } from '../../controller/apply.js';
-import { TestController, startController, testClient } from '../env/controller.js';
+import { Scenarios, testClient } from '../env/controller.js';
 import { Obj, TestObjects, cond, pathOf } from '../env/objects.js';
-import { deleteNamespace, eventually, markPodsReady, newNamespace } from '../env/kube.js';
+import { eventually, markPodsReady } from '../env/kube.js';
 
 const T = 90_000;
 
 let kube: KubeClient;
-const namespaces: string[] = [];
-const controllers: TestController[] = [];
+const scenarios = new Scenarios();
+const namespace = (prefix: string) => scenarios.namespace(prefix);
+const run = (ns: string, opts: Parameters<typeof scenarios.run>[1] = {}) => scenarios.run(ns, opts);
 
 beforeAll(() => { kube = testClient(); objects = new TestObjects(kube); });
-afterEach(async () => { await Promise.all(controllers.splice(0).map((c) => c.stop())); });
+afterEach(() => scenarios.stopAll());
 afterAll(async () => {
-  await Promise.all(namespaces.map(deleteNamespace));
+  await scenarios.deleteNamespaces();
   kube.close();
 });
 
-async function namespace(prefix: string): Promise<string> {
-  const ns = await newNamespace(prefix);
-  namespaces.push(ns);
-  return ns;
-}
-
-async function run(ns: string, opts: Parameters<typeof startController>[1] = {}): Promise<TestController> {
-  const c = await startController(ns, opts);
-  controllers.push(c);
-  return c;
-}
 
 let objects: TestObjects;
 const get = (kind: string, ns: string, name: string) => objects.get(kind, ns, name);
@@ -200,8 +190,7 @@ describe('controller', () => {
       for (const name of ['r1', 'r2', 'r3']) expect((await mustGet('Agent', ns, name)).status?.endpoint).toBeDefined();
       expect((await mustGet('ModelAPI', ns, 'm')).status?.endpoint).toBeDefined();
     }, { timeoutMs: T });
-    await first.stop();
-    controllers.splice(controllers.indexOf(first), 1);
+    await scenarios.stop(first);
 
     const snapshot = async () => {
       const out: Record<string, string> = {};
@@ -227,8 +216,7 @@ describe('controller', () => {
     const first = await run(ns);
     await create(ns, 'Agent', 'x', agentSpec());
     await eventually(() => mustGet('HTTPRoute', ns, 'agent-x'), { timeoutMs: T });
-    await first.stop();
-    controllers.splice(controllers.indexOf(first), 1);
+    await scenarios.stop(first);
 
     await patchSpec(ns, 'Agent', 'x', { gatewayRoute: { timeout: '5m' }, replicas: 3 });
     await run(ns);

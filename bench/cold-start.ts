@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { Manager } from '../controller/manager.js';
+import { Manager } from '../controller/reconciler/manager.js';
 import { newNamespace } from '../test/env/kube.js';
 import {
   BenchContext, BenchController, Benchmark, Row, Watch, childPath, controlPlanePids, counterTotal, cpuMeter, createAll, expectedChildren, median, mixedCrs, now,

@@ -13,8 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { renderConfig } from '../manifests/config.js';
-import { ApiError, KubeClient, WatchEvent } from '../controller/kube-client.js';
-import { Manager } from '../controller/manager.js';
+import { ApiError, KubeClient, WatchEvent } from '../controller/kube/kube-client.js';
+import { Manager } from '../controller/reconciler/manager.js';
 import type { ControlPlane } from '../test/env/control-plane.js';
 
 export const repoRoot = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '..');

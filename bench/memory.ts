@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { newNamespace } from '../test/env/kube.js';
-import { ApiError } from '../controller/kube-client.js';
+import { ApiError } from '../controller/kube/kube-client.js';
 import {
   Benchmark, Obj, childPath, cpuProfArgs, createAll, freePort, expectedChildren, httpStatus, mixedCrs, now, poll, processMemory, row, sleep, startNode, tail,
 } from './lib.js';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { KubeClient } from '../controller/kube-client.js';
+import { KubeClient } from '../controller/kube/kube-client.js';
 import { startTestCluster } from '../test/env/test-cluster.js';
 import { KUBECONFIG_ENV } from '../test/env/kube.js';
 import { coldStart, resync } from './cold-start.js';

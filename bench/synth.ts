@@ -7,7 +7,7 @@
 import { readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { readDocuments, yamlFiles } from '../controller/synth.js';
+import { readDocuments, yamlFiles } from '../controller/cli/synth.js';
 import { renderConfig } from '../manifests/config.js';
 import { synthesize } from '../manifests/synth.js';
 import { Benchmark, Row, cpuProfArgs, median, mixedCrs, now, row, timeProcess } from './lib.js';

@@ -2,8 +2,8 @@
 import { pino } from 'pino';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigOverrides, renderConfig } from '../../manifests/config.js';
-import { KubeClient } from '../../controller/kube-client.js';
-import { Manager, ManagerOptions } from '../../controller/manager.js';
+import { KubeClient } from '../../controller/kube/kube-client.js';
+import { Manager, ManagerOptions } from '../../controller/reconciler/manager.js';
 import { KUBECONFIG_ENV, deleteNamespace, kubeConfig, newNamespace } from './kube.js';
 
 export interface TestController {

@@ -1,7 +1,7 @@
 /** Reading and writing objects of the test control plane by kind, namespace and name. */
 import { API_VERSION } from '../../manifests/api.js';
-import { ApiError, KubeClient } from '../../controller/kube-client.js';
-import { resourcePath, typeOfKind } from '../../controller/resources.js';
+import { ApiError, KubeClient } from '../../controller/kube/kube-client.js';
+import { resourcePath, typeOfKind } from '../../controller/kube/resources.js';
 
 export type Obj = Record<string, any>;
 

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { KubeClient } from '../../controller/kube-client.js';
+import { KubeClient } from '../../controller/kube/kube-client.js';
 import { TestController, startController, testClient } from '../env/controller.js';
 import { deleteNamespace, eventually, markPodsReady, newNamespace } from '../env/kube.js';
 

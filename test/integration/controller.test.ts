@@ -3,8 +3,8 @@
  * resyncs and restarts, each in a namespace of its own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { KubeClient } from '../../controller/kube-client.js';
-import { PART_OF_LABEL } from '../../controller/apply.js';
+import { KubeClient } from '../../controller/kube/kube-client.js';
+import { PART_OF_LABEL } from '../../controller/reconciler/apply.js';
 import { Scenarios, testClient } from '../env/controller.js';
 import { Obj, TestObjects, cond, pathOf } from '../env/objects.js';
 import { eventually, markPodsReady } from '../env/kube.js';

@@ -6,9 +6,9 @@ import net from 'node:net';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { Informer } from '../../controller/informer.js';
-import { KubeClient } from '../../controller/kube-client.js';
-import { resourceType } from '../../controller/resources.js';
+import { Informer } from '../../controller/kube/informer.js';
+import { KubeClient } from '../../controller/kube/kube-client.js';
+import { resourceType } from '../../controller/kube/resources.js';
 import { testClient } from '../env/controller.js';
 import { deleteNamespace, eventually, kubeConfig, newNamespace } from '../env/kube.js';
 

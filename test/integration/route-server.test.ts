@@ -8,8 +8,8 @@ import { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
-import { KubeClient } from '../../controller/kube-client.js';
-import { RouteServer } from '../../controller/route-server.js';
+import { KubeClient } from '../../controller/kube/kube-client.js';
+import { RouteServer } from '../../controller/route-server/server.js';
 import { TestController, startController, testClient } from '../env/controller.js';
 import { deleteNamespace, eventually, kubeConfig, markPodsReady, newNamespace } from '../env/kube.js';
 

@@ -1,5 +1,5 @@
 /** Reading HTTPRouteRequestTimeout support from a GatewayClass's status.supportedFeatures. */
-import { requestTimeoutsSupported } from '../../controller/manager.js';
+import { requestTimeoutsSupported } from '../../controller/reconciler/manager.js';
 
 describe('requestTimeoutsSupported', () => {
   test('undefined when the GatewayClass publishes no supportedFeatures: timeouts stay on', () => {

@@ -1,5 +1,5 @@
 /** The API resources agentway reads and writes, and their REST paths. */
-import { API_VERSION, KINDS, Kind } from '../manifests/api.js';
+import { API_VERSION, KINDS, Kind } from '../../manifests/api.js';
 
 export interface ResourceType {
   readonly apiVersion: string;

@@ -5,9 +5,9 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto';
 import { Logger } from 'pino';
-import { Informer, KubeObj } from './informer.js';
-import { KubeClient } from './kube-client.js';
-import { objectKey, resourceType } from './resources.js';
+import { Informer, KubeObj } from '../kube/informer.js';
+import { KubeClient } from '../kube/kube-client.js';
+import { objectKey, resourceType } from '../kube/resources.js';
 
 export interface ClientIdentity {
   readonly namespace: string;

@@ -5,20 +5,20 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Logger } from 'pino';
-import { ALL_KINDS, Kind } from '../manifests/api.js';
-import { RenderConfig } from '../manifests/config.js';
-import { renderShared } from '../manifests/render.js';
-import { LABELS, MANAGED_BY } from '../manifests/names.js';
+import { ALL_KINDS, Kind } from '../../manifests/api.js';
+import { RenderConfig } from '../../manifests/config.js';
+import { renderShared } from '../../manifests/render.js';
+import { LABELS, MANAGED_BY } from '../../manifests/names.js';
 import { PART_OF_LABEL, applyObject, isSubset } from './apply.js';
 import { CapacityTracker, slimPod } from './capacity.js';
-import { ApiEventRecorder } from './events.js';
-import { Informer, KubeObj } from './informer.js';
-import { ApiError, KubeClient } from './kube-client.js';
-import { LeaderElector } from './leader.js';
-import { Metrics } from './metrics.js';
-import { WorkQueue } from './queue.js';
+import { ApiEventRecorder } from '../kube/events.js';
+import { Informer, KubeObj } from '../kube/informer.js';
+import { ApiError, KubeClient } from '../kube/kube-client.js';
+import { LeaderElector } from '../kube/leader.js';
+import { Metrics } from '../common/metrics.js';
+import { WorkQueue } from '../kube/queue.js';
 import { Deps, parseQueueKey, queueKey, reconcile } from './reconcile.js';
-import { objectKey, ourType, resourcePath, resourceType } from './resources.js';
+import { objectKey, ourType, resourcePath, resourceType } from '../kube/resources.js';
 
 export interface ManagerOptions {
   readonly client: KubeClient;

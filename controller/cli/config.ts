@@ -1,8 +1,8 @@
 /** Render configuration from command-line flags and environment variables, shared by every command. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { TimeoutKey } from '../manifests/api.js';
-import { RenderConfig, renderConfig } from '../manifests/config.js';
-import { DURATION } from '../manifests/crds.js';
+import { TimeoutKey } from '../../manifests/api.js';
+import { RenderConfig, renderConfig } from '../../manifests/config.js';
+import { DURATION } from '../../manifests/crds.js';
 
 export interface RenderFlags {
   readonly gatewayName?: string;

@@ -1,8 +1,8 @@
 /** Conditions and the status write: once per reconcile, at the end, and only if something changed. */
-import { Condition, ResourceStatus } from '../manifests/api.js';
-import { KubeObj } from './informer.js';
-import { KubeClient } from './kube-client.js';
-import { resourcePath, resourceType } from './resources.js';
+import { Condition, ResourceStatus } from '../../manifests/api.js';
+import { KubeObj } from '../kube/informer.js';
+import { KubeClient } from '../kube/kube-client.js';
+import { resourcePath, resourceType } from '../kube/resources.js';
 
 /** Condition reasons: CamelCase constants, because clients and alerts match on them. */
 export const Reasons = {

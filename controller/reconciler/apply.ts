@@ -2,10 +2,10 @@
  * Server-side apply of desired objects and pruning of the ones no longer desired. An object whose live
  * copy already holds every desired field is not sent at all: an unchanged CR causes no write.
  */
-import { KubeObject } from '../manifests/api.js';
-import { Informer, KubeObj } from './informer.js';
-import { ApiError, KubeClient } from './kube-client.js';
-import { ResourceType, objectKey, resourcePath, resourceType } from './resources.js';
+import { KubeObject } from '../../manifests/api.js';
+import { Informer, KubeObj } from '../kube/informer.js';
+import { ApiError, KubeClient } from '../kube/kube-client.js';
+import { ResourceType, objectKey, resourcePath, resourceType } from '../kube/resources.js';
 
 export const FIELD_MANAGER = 'agentway';
 /** Carries the UID of the CR an object was rendered for: what prune selects by. */

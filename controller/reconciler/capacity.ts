@@ -6,14 +6,14 @@
 import http from 'node:http';
 import { Logger } from 'pino';
 import { Gauge, Counter } from 'prom-client';
-import { AgentwayResource, Capacity, CapacityMetric, KINDS, Kind, PoolStatus, isKind } from '../manifests/api.js';
-import { LABELS } from '../manifests/names.js';
-import { RenderResult, RenderedPool } from '../manifests/render.js';
-import { PoolCapacity, WeightState, Weights, computeWeights, weightsChanged } from '../manifests/weights.js';
-import { Informer, KubeObj } from './informer.js';
-import { Metrics } from './metrics.js';
+import { AgentwayResource, Capacity, CapacityMetric, KINDS, Kind, PoolStatus, isKind } from '../../manifests/api.js';
+import { LABELS } from '../../manifests/names.js';
+import { RenderResult, RenderedPool } from '../../manifests/render.js';
+import { PoolCapacity, WeightState, Weights, computeWeights, weightsChanged } from '../../manifests/weights.js';
+import { Informer, KubeObj } from '../kube/informer.js';
+import { Metrics } from '../common/metrics.js';
 import { queueKey } from './reconcile.js';
-import { objectKey } from './resources.js';
+import { objectKey } from '../kube/resources.js';
 
 /** A route is rewritten at most this often. */
 export const MIN_REWRITE_INTERVAL_MS = 2000;

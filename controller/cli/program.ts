@@ -24,7 +24,7 @@ export function program(): Command {
     .option('--traefik', 'also render a Traefik forwardAuth Middleware and IngressRoute for per-client pods')
     .option('--traefik-entry-point <name...>', 'entry points of the Traefik IngressRoute (default: web)')
     .action(async (opts: RenderFlags & { file: string[]; output: string }) => {
-      const { formatSynthError } = await import('../manifests/synth.js');
+      const { formatSynthError } = await import('../../manifests/synth.js');
       const { synthFiles } = await import('./synth.js');
       let result;
       try {
@@ -40,7 +40,7 @@ export function program(): Command {
   cli.command('crds')
     .description('print the agentway CustomResourceDefinitions as YAML')
     .action(async () => {
-      const [{ crdObjects }, { toYaml }] = await Promise.all([import('../manifests/crds.js'), import('../manifests/synth.js')]);
+      const [{ crdObjects }, { toYaml }] = await Promise.all([import('../../manifests/crds.js'), import('../../manifests/synth.js')]);
       process.stdout.write(toYaml(crdObjects()));
     });
 
@@ -50,7 +50,7 @@ export function program(): Command {
     .option('--image <image>', 'controller image', 'ghcr.io/agentway/agentway:0.1.0')
     .addOption(new Option('--replicas <n>', 'controller replicas (one leads)').default(2).argParser(positiveInt))
     .action(async (opts: RenderFlags & { namespace: string; image: string; replicas: number }) => {
-      const [{ renderInstall }, { toYaml }] = await Promise.all([import('../manifests/install.js'), import('../manifests/synth.js')]);
+      const [{ renderInstall }, { toYaml }] = await Promise.all([import('../../manifests/install.js'), import('../../manifests/synth.js')]);
       process.stdout.write(toYaml(renderInstall({
         namespace: opts.namespace, image: opts.image, replicas: opts.replicas, controllerArgs: passThroughFlags(opts),
       })));
@@ -72,7 +72,7 @@ export function program(): Command {
       identity?: string; metricsPort: number; probePort: number; resync: number;
     }) => {
       const [{ KubeClient }, { newLogger }, { Manager }, { LEASE_NAME }] = await Promise.all([
-        import('./kube-client.js'), import('./log.js'), import('./manager.js'), import('../manifests/install.js'),
+        import('../kube/kube-client.js'), import('../common/log.js'), import('../reconciler/manager.js'), import('../../manifests/install.js'),
       ]);
       const log = newLogger();
       const manager = new Manager({
@@ -105,7 +105,7 @@ export function program(): Command {
     .addOption(new Option('--provision-burst <n>', 'burst of new instances per pool').default(20).argParser(positiveInt))
     .action(async (opts: { kubeconfig?: string; namespace?: string; port: number; activityFlush: number; reapInterval: number; provisionRate: number; provisionBurst: number }) => {
       const [{ KubeClient }, { newLogger }, { RouteServer }] = await Promise.all([
-        import('./kube-client.js'), import('./log.js'), import('./route-server.js'),
+        import('../kube/kube-client.js'), import('../common/log.js'), import('../route-server/server.js'),
       ]);
       const log = newLogger();
       const server = new RouteServer({

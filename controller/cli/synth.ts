@@ -2,8 +2,8 @@
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { YAMLException, loadAll } from 'js-yaml';
-import { RenderConfig } from '../manifests/config.js';
-import { SourceDocument, SynthError, SynthResult, synthesize } from '../manifests/synth.js';
+import { RenderConfig } from '../../manifests/config.js';
+import { SourceDocument, SynthError, SynthResult, synthesize } from '../../manifests/synth.js';
 
 const YAML_FILE = /\.ya?ml$/;
 

@@ -3,16 +3,16 @@
  * rendered, write status. Level-triggered: it works from the cached object, never from the event.
  */
 import { Logger } from 'pino';
-import { AgentwayResource, ClientPool, Condition, Kind, ResourceStatus } from '../manifests/api.js';
-import { RenderConfig } from '../manifests/config.js';
-import { RenderResult, render } from '../manifests/render.js';
-import { WeightState } from '../manifests/weights.js';
+import { AgentwayResource, ClientPool, Condition, Kind, ResourceStatus } from '../../manifests/api.js';
+import { RenderConfig } from '../../manifests/config.js';
+import { RenderResult, render } from '../../manifests/render.js';
+import { WeightState } from '../../manifests/weights.js';
 import { applyObjects, pruneOrphans, withOwnership } from './apply.js';
 import { CapacityTracker } from './capacity.js';
-import { EventRecorder } from './events.js';
-import { Informer, KubeObj } from './informer.js';
-import { KubeClient } from './kube-client.js';
-import { objectKey } from './resources.js';
+import { EventRecorder } from '../kube/events.js';
+import { Informer, KubeObj } from '../kube/informer.js';
+import { KubeClient } from '../kube/kube-client.js';
+import { objectKey } from '../kube/resources.js';
 import { NewCondition, Reasons, condition, mergeConditions, writeStatus } from './status.js';
 
 export interface Deps {

@@ -2740,7 +2740,7 @@ export interface ModelApiSpec {
    *
    * @schema ModelApiSpec#image
    */
-  readonly image: string;
+  readonly image?: string;
 
   /**
    * Entrypoint override.
@@ -2820,18 +2820,25 @@ export interface ModelApiSpec {
   readonly capacity?: ModelApiSpecCapacity;
 
   /**
-   * Model names served.
+   * Model ids served, as clients name them in "model".
    *
    * @schema ModelApiSpec#models
    */
   readonly models?: string[];
 
   /**
-   * Serving engine, e.g. vllm, sglang, ollama.
+   * Serving engine, e.g. vllm, sglang, ollama; compared case-insensitively.
    *
    * @schema ModelApiSpec#ownedBy
    */
   readonly ownedBy?: string;
+
+  /**
+   * Model servers agentway does not run: no Deployment is rendered; the router reaches the ready endpoints of the Services that match selector.
+   *
+   * @schema ModelApiSpec#backend
+   */
+  readonly backend?: ModelApiSpecBackend;
 
   /**
    * The HTTPRoute that puts this resource behind the Gateway.
@@ -2862,6 +2869,7 @@ export function toJson_ModelApiSpec(obj: ModelApiSpec | undefined): Record<strin
     'capacity': toJson_ModelApiSpecCapacity(obj.capacity),
     'models': obj.models?.map(y => y),
     'ownedBy': obj.ownedBy,
+    'backend': toJson_ModelApiSpecBackend(obj.backend),
     'gatewayRoute': toJson_ModelApiSpecGatewayRoute(obj.gatewayRoute),
   };
   // filter undefined values
@@ -3166,6 +3174,42 @@ export function toJson_ModelApiSpecCapacity(obj: ModelApiSpecCapacity | undefine
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * Model servers agentway does not run: no Deployment is rendered; the router reaches the ready endpoints of the Services that match selector.
+ *
+ * @schema ModelApiSpecBackend
+ */
+export interface ModelApiSpecBackend {
+  /**
+   * Label selector of the Services.
+   *
+   * @schema ModelApiSpecBackend#selector
+   */
+  readonly selector: ModelApiSpecBackendSelector;
+
+  /**
+   * Service port; mapped to each EndpointSlice port by the port name.
+   *
+   * @schema ModelApiSpecBackend#port
+   */
+  readonly port: number;
+}
+
+/**
+ * Converts an object of type 'ModelApiSpecBackend' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelApiSpecBackend(obj: ModelApiSpecBackend | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'selector': toJson_ModelApiSpecBackendSelector(obj.selector),
+    'port': obj.port,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * The HTTPRoute that puts this resource behind the Gateway.
  *
  * @schema ModelApiSpecGatewayRoute
@@ -3436,6 +3480,42 @@ export enum ModelApiSpecCapacityMetric {
 }
 
 /**
+ * Label selector of the Services.
+ *
+ * @schema ModelApiSpecBackendSelector
+ */
+export interface ModelApiSpecBackendSelector {
+  /**
+   * Labels a Service must carry.
+   *
+   * @schema ModelApiSpecBackendSelector#matchLabels
+   */
+  readonly matchLabels?: { [key: string]: string };
+
+  /**
+   * Label expressions a Service must satisfy.
+   *
+   * @schema ModelApiSpecBackendSelector#matchExpressions
+   */
+  readonly matchExpressions?: ModelApiSpecBackendSelectorMatchExpressions[];
+}
+
+/**
+ * Converts an object of type 'ModelApiSpecBackendSelector' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelApiSpecBackendSelector(obj: ModelApiSpecBackendSelector | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'matchLabels': ((obj.matchLabels) === undefined) ? undefined : (Object.entries(obj.matchLabels).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
+    'matchExpressions': obj.matchExpressions?.map(y => toJson_ModelApiSpecBackendSelectorMatchExpressions(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * Secret and key.
  *
  * @schema ModelApiSpecEnvValueFromSecretKeyRef
@@ -3528,4 +3608,317 @@ export enum ModelApiSpecPoolsTolerationsEffect {
   /** NoExecute */
   NO_EXECUTE = "NoExecute",
 }
+
+/**
+ * A label expression.
+ *
+ * @schema ModelApiSpecBackendSelectorMatchExpressions
+ */
+export interface ModelApiSpecBackendSelectorMatchExpressions {
+  /**
+   * Label key.
+   *
+   * @schema ModelApiSpecBackendSelectorMatchExpressions#key
+   */
+  readonly key: string;
+
+  /**
+   * In, NotIn, Exists or DoesNotExist.
+   *
+   * @schema ModelApiSpecBackendSelectorMatchExpressions#operator
+   */
+  readonly operator: ModelApiSpecBackendSelectorMatchExpressionsOperator;
+
+  /**
+   * Values for In and NotIn.
+   *
+   * @schema ModelApiSpecBackendSelectorMatchExpressions#values
+   */
+  readonly values?: string[];
+}
+
+/**
+ * Converts an object of type 'ModelApiSpecBackendSelectorMatchExpressions' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelApiSpecBackendSelectorMatchExpressions(obj: ModelApiSpecBackendSelectorMatchExpressions | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'key': obj.key,
+    'operator': obj.operator,
+    'values': obj.values?.map(y => y),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * In, NotIn, Exists or DoesNotExist.
+ *
+ * @schema ModelApiSpecBackendSelectorMatchExpressionsOperator
+ */
+export enum ModelApiSpecBackendSelectorMatchExpressionsOperator {
+  /** In */
+  IN = "In",
+  /** NotIn */
+  NOT_IN = "NotIn",
+  /** Exists */
+  EXISTS = "Exists",
+  /** DoesNotExist */
+  DOES_NOT_EXIST = "DoesNotExist",
+}
+
+
+/**
+ * ModelRoute of agentway.dev.
+ *
+ * @schema ModelRoute
+ */
+export class ModelRoute extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "ModelRoute"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'agentway.dev/v1alpha1',
+    kind: 'ModelRoute',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "ModelRoute".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: ModelRouteProps): any {
+    return {
+      ...ModelRoute.GVK,
+      ...toJson_ModelRouteProps(props),
+    };
+  }
+
+  /**
+   * Defines a "ModelRoute" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: ModelRouteProps) {
+    super(scope, id, {
+      ...ModelRoute.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...ModelRoute.GVK,
+      ...toJson_ModelRouteProps(resolved),
+    };
+  }
+}
+
+/**
+ * ModelRoute of agentway.dev.
+ *
+ * @schema ModelRoute
+ */
+export interface ModelRouteProps {
+  /**
+   * @schema ModelRoute#metadata
+   */
+  readonly metadata?: ApiObjectMetadata;
+
+  /**
+   * Where requests for model go; overrides the ModelAPIs that declare it.
+   *
+   * @schema ModelRoute#spec
+   */
+  readonly spec: ModelRouteSpec;
+}
+
+/**
+ * Converts an object of type 'ModelRouteProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelRouteProps(obj: ModelRouteProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': obj.metadata,
+    'spec': toJson_ModelRouteSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Where requests for model go; overrides the ModelAPIs that declare it.
+ *
+ * @schema ModelRouteSpec
+ */
+export interface ModelRouteSpec {
+  /**
+   * Model id asked for.
+   *
+   * @schema ModelRouteSpec#model
+   */
+  readonly model: string;
+
+  /**
+   * Engine asked for; absent applies to every request for model. The more specific route wins.
+   *
+   * @schema ModelRouteSpec#ownedBy
+   */
+  readonly ownedBy?: string;
+
+  /**
+   * How a target is chosen.
+   *
+   * @schema ModelRouteSpec#strategy
+   */
+  readonly strategy?: ModelRouteSpecStrategy;
+
+  /**
+   * ModelAPIs or Services that serve the model.
+   *
+   * @schema ModelRouteSpec#targets
+   */
+  readonly targets: ModelRouteSpecTargets[];
+}
+
+/**
+ * Converts an object of type 'ModelRouteSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelRouteSpec(obj: ModelRouteSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'model': obj.model,
+    'ownedBy': obj.ownedBy,
+    'strategy': obj.strategy,
+    'targets': obj.targets?.map(y => toJson_ModelRouteSpecTargets(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * How a target is chosen.
+ *
+ * @schema ModelRouteSpecStrategy
+ */
+export enum ModelRouteSpecStrategy {
+  /** capacity */
+  CAPACITY = "capacity",
+  /** weighted */
+  WEIGHTED = "weighted",
+  /** priority */
+  PRIORITY = "priority",
+  /** cheapest */
+  CHEAPEST = "cheapest",
+}
+
+/**
+ * A ModelAPI or a Service that serves the model.
+ *
+ * @schema ModelRouteSpecTargets
+ */
+export interface ModelRouteSpecTargets {
+  /**
+   * ModelAPI in the same namespace.
+   *
+   * @schema ModelRouteSpecTargets#modelAPI
+   */
+  readonly modelApi?: string;
+
+  /**
+   * Service in the same namespace, reached through its EndpointSlices.
+   *
+   * @schema ModelRouteSpecTargets#service
+   */
+  readonly service?: ModelRouteSpecTargetsService;
+
+  /**
+   * Model id sent upstream in place of the one asked for.
+   *
+   * @schema ModelRouteSpecTargets#model
+   */
+  readonly model?: string;
+
+  /**
+   * Share of the requests under the weighted strategy.
+   *
+   * @schema ModelRouteSpecTargets#weight
+   */
+  readonly weight?: number;
+
+  /**
+   * Under the priority strategy, the lowest value with a ready endpoint serves.
+   *
+   * @schema ModelRouteSpecTargets#priority
+   */
+  readonly priority?: number;
+}
+
+/**
+ * Converts an object of type 'ModelRouteSpecTargets' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelRouteSpecTargets(obj: ModelRouteSpecTargets | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'modelAPI': obj.modelApi,
+    'service': toJson_ModelRouteSpecTargetsService(obj.service),
+    'model': obj.model,
+    'weight': obj.weight,
+    'priority': obj.priority,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Service in the same namespace, reached through its EndpointSlices.
+ *
+ * @schema ModelRouteSpecTargetsService
+ */
+export interface ModelRouteSpecTargetsService {
+  /**
+   * Service name.
+   *
+   * @schema ModelRouteSpecTargetsService#name
+   */
+  readonly name: string;
+
+  /**
+   * Service port.
+   *
+   * @schema ModelRouteSpecTargetsService#port
+   */
+  readonly port: number;
+}
+
+/**
+ * Converts an object of type 'ModelRouteSpecTargetsService' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelRouteSpecTargetsService(obj: ModelRouteSpecTargetsService | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'port': obj.port,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 

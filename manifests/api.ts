@@ -119,10 +119,65 @@ export interface AgentSpec extends WorkloadSpec {
   readonly mcpServers?: readonly string[];
 }
 
-export interface ModelAPISpec extends WorkloadSpec {
+/** A label selector as Kubernetes writes them. */
+export interface LabelSelector {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly { readonly key: string; readonly operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; readonly values?: readonly string[] }[];
+}
+
+/** Model servers agentway does not run: the ready endpoints of the Services that match `selector`. */
+export interface ModelBackend {
+  readonly selector: LabelSelector;
+  /** Service port; mapped to each EndpointSlice's port by the port's name. */
+  readonly port: number;
+}
+
+export interface ModelAPISpec extends Omit<WorkloadSpec, 'image'> {
+  /** Required unless `backend` is set. */
+  readonly image?: string;
+  /** Model ids served, as clients name them in `model`. */
   readonly models?: readonly string[];
+  /** The serving engine (vllm, sglang, ollama, …), compared case-insensitively. */
+  readonly ownedBy?: string;
+  /** Serve through model servers agentway does not run; no Deployment or Service is rendered. */
+  readonly backend?: ModelBackend;
+}
+
+/** A model a ModelAPI's servers reported on `GET /v1/models`. */
+export interface DiscoveredModel {
+  readonly id: string;
   readonly ownedBy?: string;
 }
+
+export type ModelRouteStrategy = 'capacity' | 'weighted' | 'priority' | 'cheapest';
+
+export interface ModelRouteTarget {
+  /** A ModelAPI in the ModelRoute's namespace. */
+  readonly modelAPI?: string;
+  /** A Service in the ModelRoute's namespace, reached through its EndpointSlices. */
+  readonly service?: { readonly name: string; readonly port: number };
+  /** Model id sent upstream in place of the one asked for. */
+  readonly model?: string;
+  readonly weight?: number;
+  readonly priority?: number;
+}
+
+export interface ModelRouteSpec {
+  readonly model: string;
+  readonly ownedBy?: string;
+  readonly strategy: ModelRouteStrategy;
+  readonly targets: readonly ModelRouteTarget[];
+}
+
+/** Where requests for a model (and engine) go, overriding what ModelAPIs declare. Renders nothing. */
+export interface ModelRoute {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: 'ModelRoute';
+  readonly metadata: ObjectMeta;
+  readonly spec: ModelRouteSpec;
+}
+
+export const MODEL_ROUTE_INFO = { kind: 'ModelRoute', plural: 'modelroutes', singular: 'modelroute', shortNames: ['mroute'] } as const;
 
 export type MCPServerSpec = WorkloadSpec;
 
@@ -163,6 +218,8 @@ export interface ResourceStatus {
   readonly endpoint?: string;
   readonly pools?: readonly PoolStatus[];
   readonly lastActivityTime?: string;
+  /** ModelAPI: models its servers reported on `GET /v1/models`. */
+  readonly discoveredModels?: readonly DiscoveredModel[];
 }
 
 interface Resource<K extends Kind, S> {

@@ -2,7 +2,7 @@
  * Our CustomResourceDefinitions, defined once. The same OpenAPI schemas serve the API server (as CRDs)
  * and the synth path (validated and defaulted with ajv in validate.ts), so both see identical defaults.
  */
-import { ALL_KINDS, GROUP, KINDS, Kind, VERSION } from './api.js';
+import { ALL_KINDS, GROUP, KINDS, Kind, MODEL_ROUTE_INFO, VERSION } from './api.js';
 
 export type Schema = Record<string, unknown>;
 
@@ -27,6 +27,20 @@ const obj = (description: string, properties: Record<string, Schema>, required?:
 const quantity = (description: string): Schema => ({
   description, 'x-kubernetes-int-or-string': true,
   anyOf: [{ type: 'integer' }, { type: 'string' }], minimum: 0, pattern: QUANTITY,
+});
+
+const modelId: Schema = { type: 'string', minLength: 1, maxLength: 256 };
+
+const labelSelector = obj('Label selector of the Services.', {
+  matchLabels: stringMap('Labels a Service must carry.'),
+  matchExpressions: {
+    type: 'array', description: 'Label expressions a Service must satisfy.',
+    items: obj('A label expression.', {
+      key: str('Label key.', { minLength: 1, maxLength: 316 }),
+      operator: str('In, NotIn, Exists or DoesNotExist.', { enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] }),
+      values: strings('Values for In and NotIn.'),
+    }, ['key', 'operator']),
+  },
 });
 
 const resources = obj('Compute resources of each replica.', {
@@ -134,12 +148,17 @@ function specSchema(kind: Kind): Schema {
         gatewayRoute,
       }, ['image']);
     case 'ModelAPI':
+      // image is required unless backend is set: checked in validate.ts, since a structural schema cannot say it.
       return obj('Desired state of the ModelAPI.', {
         ...workloadProperties(false),
-        models: strings('Model names served.'),
-        ownedBy: str('Serving engine, e.g. vllm, sglang, ollama.'),
+        models: { ...strings('Model ids served, as clients name them in "model".', modelId), maxItems: 256 },
+        ownedBy: str('Serving engine, e.g. vllm, sglang, ollama; compared case-insensitively.', { minLength: 1, maxLength: 63 }),
+        backend: obj('Model servers agentway does not run: no Deployment is rendered; the router reaches the ready endpoints of the Services that match selector.', {
+          selector: labelSelector,
+          port: int('Service port; mapped to each EndpointSlice port by the port name.', { minimum: 1, maximum: 65535 }),
+        }, ['selector', 'port']),
         gatewayRoute,
-      }, ['image']);
+      });
     case 'MCPServer':
       return obj('Desired state of the MCPServer.', { ...workloadProperties(false), gatewayRoute }, ['image']);
     case 'ClientPool':
@@ -162,6 +181,13 @@ function specSchema(kind: Kind): Schema {
   }
 }
 
+const discoveredModels = {
+  discoveredModels: {
+    type: 'array', description: 'Models the servers reported on GET /v1/models.',
+    items: obj('A discovered model.', { id: str('Model id.'), ownedBy: str('Engine the server reported.') }, ['id']),
+  },
+};
+
 /** Longest `metadata.name` of a kind such that `{segment}-{name}` fits MAX_NAME. */
 export function maxNameLength(kind: Kind): number {
   return MAX_NAME - KINDS[kind].segment.length - 1;
@@ -171,7 +197,8 @@ export function maxNameLength(kind: Kind): number {
 export function openApiSchema(kind: Kind): Schema {
   const extraStatus: Record<string, Schema> = kind === 'ClientInstance'
     ? { lastActivityTime: str('Last request seen for this instance.', { format: 'date-time' }) }
-    : kind === 'ClientPool' ? { instances: int('ClientInstances of the pool.') } : poolStatus;
+    : kind === 'ClientPool' ? { instances: int('ClientInstances of the pool.') }
+      : kind === 'ModelAPI' ? { ...poolStatus, ...discoveredModels } : poolStatus;
   return obj(`${kind} of agentway.dev.`, {
     apiVersion: { type: 'string' },
     kind: { type: 'string' },
@@ -188,6 +215,11 @@ function printerColumns(kind: Kind): Schema[] {
   if (kind === 'ClientInstance') {
     return [ready, { name: 'Pool', type: 'string', jsonPath: '.spec.pool' }, { name: 'Client', type: 'string', jsonPath: '.spec.client' },
       { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' }, { name: 'Last Activity', type: 'date', jsonPath: '.status.lastActivityTime' }, age];
+  }
+  if (kind === 'ModelAPI') {
+    return [ready, { name: 'Models', type: 'string', jsonPath: '.spec.models' }, { name: 'Engine', type: 'string', jsonPath: '.spec.ownedBy' },
+      { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
+      { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' }, age];
   }
   return [ready, { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
     { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' }, age];
@@ -214,7 +246,58 @@ export function crdObject(kind: Kind): Record<string, any> {
   };
 }
 
+/** The ModelRoute schema: where requests for a model (and engine) go. It renders nothing. */
+export function modelRouteSchema(): Schema {
+  const target = obj('A ModelAPI or a Service that serves the model.', {
+    modelAPI: str('ModelAPI in the same namespace.', { pattern: DNS_LABEL, maxLength: 63 }),
+    service: obj('Service in the same namespace, reached through its EndpointSlices.', {
+      name: str('Service name.', { pattern: DNS_LABEL, maxLength: 63 }),
+      port: int('Service port.', { minimum: 1, maximum: 65535 }),
+    }, ['name', 'port']),
+    model: str('Model id sent upstream in place of the one asked for.', modelId),
+    weight: int('Share of the requests under the weighted strategy.', { minimum: 0, maximum: 1000000 }),
+    priority: int('Under the priority strategy, the lowest value with a ready endpoint serves.', { minimum: 0, maximum: 1000000 }),
+  });
+  return obj('ModelRoute of agentway.dev.', {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object', properties: { name: { type: 'string', maxLength: MAX_NAME, pattern: DNS_LABEL } } },
+    spec: obj('Where requests for model go; overrides the ModelAPIs that declare it.', {
+      model: str('Model id asked for.', modelId),
+      ownedBy: str('Engine asked for; absent applies to every request for model. The more specific route wins.', { minLength: 1, maxLength: 63 }),
+      strategy: str('How a target is chosen.', { enum: ['capacity', 'weighted', 'priority', 'cheapest'], default: 'capacity' }),
+      targets: { type: 'array', description: 'ModelAPIs or Services that serve the model.', items: target, minItems: 1, maxItems: 64 },
+    }, ['model', 'targets']),
+  }, ['spec']);
+}
+
+/** The ModelRoute CustomResourceDefinition. */
+export function modelRouteCrd(): Record<string, any> {
+  const info = MODEL_ROUTE_INFO;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${info.plural}.${GROUP}`, labels: { 'app.kubernetes.io/name': 'agentway', 'app.kubernetes.io/part-of': 'agentway' } },
+    spec: {
+      group: GROUP,
+      names: { kind: info.kind, listKind: `${info.kind}List`, plural: info.plural, singular: info.singular, shortNames: [...info.shortNames], categories: ['agentway'] },
+      scope: 'Namespaced',
+      versions: [{
+        name: VERSION, served: true, storage: true,
+        schema: { openAPIV3Schema: modelRouteSchema() },
+        additionalPrinterColumns: [
+          { name: 'Model', type: 'string', jsonPath: '.spec.model' },
+          { name: 'Engine', type: 'string', jsonPath: '.spec.ownedBy' },
+          { name: 'Strategy', type: 'string', jsonPath: '.spec.strategy' },
+          { name: 'Targets', type: 'string', priority: 1, jsonPath: '.spec.targets' },
+          age,
+        ],
+      }],
+    },
+  };
+}
+
 /** All our CRDs, in a fixed order. */
 export function crdObjects(): Array<Record<string, any>> {
-  return ALL_KINDS.map(crdObject);
+  return [...ALL_KINDS.map(crdObject), modelRouteCrd()];
 }

@@ -56,7 +56,7 @@ function routeTimeout(configured: string | undefined, fallback: string, config: 
 
 type ResolvedPool = Pool & { readonly replicas: number };
 
-function resolvePools(spec: WorkloadSpec): { pools: readonly ResolvedPool[]; explicit: boolean } {
+function resolvePools(spec: Omit<WorkloadSpec, 'image'>): { pools: readonly ResolvedPool[]; explicit: boolean } {
   if (!spec.pools) {
     return {
       explicit: false,
@@ -78,6 +78,20 @@ function resolvePools(spec: WorkloadSpec): { pools: readonly ResolvedPool[]; exp
 }
 
 const gpuOf = (r: Resources | undefined) => r?.gpu ?? 0;
+
+/** Whether a CR runs no workload of its own: a ModelAPI whose servers are found through `backend`. */
+export function runsNoWorkload(cr: WorkloadResource): boolean {
+  return cr.kind === 'ModelAPI' && cr.spec.backend !== undefined;
+}
+
+/** The pools a workload CR runs, named as render names their Deployments and Services. */
+export function renderedPools(cr: WorkloadResource): RenderedPool[] {
+  if (runsNoWorkload(cr)) return [];
+  const { pools, explicit } = resolvePools(cr.spec);
+  return pools.map((p) => ({
+    name: p.name, objectName: poolObjectName(cr.kind, cr.metadata.name, p.name, explicit), replicas: p.replicas, gpu: gpuOf(p.resources), port: cr.spec.port,
+  }));
+}
 
 function agentEnv(agent: Agent, namespace: string, config: RenderConfig): EnvVar[] {
   const url = (kind: 'ModelAPI' | 'MCPServer', name: string) => `${config.gateway.url}${routePath(namespace, kind, name)}`;
@@ -102,6 +116,8 @@ class WorkloadChart extends Chart {
     const namespace = cr.metadata.namespace ?? 'default';
     const labels = instanceLabels(kind, name);
     const extraEnv = cr.kind === 'Agent' ? agentEnv(cr, namespace, config) : [];
+    // A ModelAPI with `backend` is served by model servers agentway does not run: the router reaches them.
+    if (runsNoWorkload(cr)) return;
     const { pools, explicit } = resolvePools(spec);
 
     for (const pool of pools) {
@@ -112,7 +128,7 @@ class WorkloadChart extends Chart {
         labels: { ...labels, [LABELS.pool]: pool.name },
         selector: poolSelector(kind, name, pool.name),
         containerName: KINDS[kind].segment,
-        image: spec.image,
+        image: spec.image!, // present: validation requires it of every CR that runs a workload
         command: spec.command,
         args: spec.args,
         env: [...extraEnv, ...(spec.env ?? [])],

@@ -6,7 +6,8 @@
 import { dump } from 'js-yaml';
 import { ClientPool, GROUP, KubeObject } from './api.js';
 import { RenderConfig } from './config.js';
-import { render, renderShared } from './render.js';
+import { RenderResult, render, renderShared } from './render.js';
+import { validateModelRoute } from './validate.js';
 
 /** A document read from an input file. */
 export interface SourceDocument {
@@ -79,7 +80,8 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
   const shared = new Map<string, KubeObject>();
   for (const e of entries) {
     const clientPool = e.doc.kind === 'ClientInstance' ? pools.get(`${e.namespace}/${e.doc.spec?.pool}`) : undefined;
-    const result = render({ ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } }, { config, clientPool });
+    const doc: Record<string, any> = { ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } };
+    const result = doc.kind === 'ModelRoute' ? modelRouteResult(doc) : render(doc, { config, clientPool });
     for (const err of result.errors) {
       errors.push({ source: e.source, object: `${e.doc.kind ?? '?'}/${e.doc.metadata?.name ?? '?'}`, path: err.path, message: err.message });
     }
@@ -94,6 +96,12 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
   const sharedObjects = [...renderShared(config), ...[...shared.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o)];
   if (sharedObjects.length > 0) files.set(SHARED_FILE, toYaml(sharedObjects));
   return { files, errors, skipped };
+}
+
+/** A ModelRoute renders nothing: the router reads it as it is, so it is written out checked and defaulted. */
+function modelRouteResult(doc: unknown): Pick<RenderResult, 'objects' | 'errors'> {
+  const { resource, errors } = validateModelRoute(doc);
+  return { objects: resource ? [resource as unknown as KubeObject] : [], errors };
 }
 
 /** `file: Kind/name: field: reason`, the form every CLI error about a CR takes. */

@@ -5,9 +5,9 @@
  */
 import { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import {
-  ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, Pool, WorkloadSpec, isKind,
+  ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, ModelAPI, ModelRoute, Pool, WorkloadSpec, isKind,
 } from './api.js';
-import { DNS_LABEL, DURATION, MAX_NAME, QUANTITY, Schema, openApiSchema } from './crds.js';
+import { DNS_LABEL, DURATION, MAX_NAME, QUANTITY, Schema, modelRouteSchema, openApiSchema } from './crds.js';
 import { poolObjectName } from './names.js';
 
 export interface ValidationResult {
@@ -42,12 +42,12 @@ function strictSchema(schema: Schema): Schema {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, validateFormats: false, verbose: true });
-const validators = new Map<Kind, ValidateFunction>();
+const validators = new Map<Kind | 'ModelRoute', ValidateFunction>();
 
-function validatorFor(kind: Kind): ValidateFunction {
+function validatorFor(kind: Kind | 'ModelRoute'): ValidateFunction {
   let v = validators.get(kind);
   if (!v) {
-    const crd = openApiSchema(kind) as { properties: Record<string, Schema> };
+    const crd = (kind === 'ModelRoute' ? modelRouteSchema() : openApiSchema(kind)) as { properties: Record<string, Schema> };
     // Only what the user writes is checked: metadata stays open but for its name, status is ignored.
     const { metadata, spec } = crd.properties;
     v = ajv.compile({ type: 'object', required: ['spec'], properties: { metadata, spec: strictSchema(spec) } });
@@ -122,10 +122,21 @@ function validateEnv(kind: Kind, spec: Pick<WorkloadSpec, 'env'>, base: string):
   ];
 }
 
+/** A ModelAPI runs a workload (image required) or names model servers it does not run (backend); not both. */
+function validateModelApi(cr: ModelAPI): FieldError[] {
+  const s = cr.spec;
+  const models = duplicates(s.models ?? [], (m) => m, (i) => `spec.models[${i}]`, 'model');
+  if (!s.backend) return [...(s.image ? [] : [{ path: 'spec.image', message: 'is required unless spec.backend is set' }]), ...models];
+  const unused = (['image', 'command', 'args', 'env', 'pools', 'health'] as const).filter((f) => s[f] !== undefined);
+  return [...unused.map((f) => ({ path: `spec.${f}`, message: 'must not be set with spec.backend: the ModelAPI runs no workload' })), ...models];
+}
+
 function semanticErrors(cr: AgentwayResource): FieldError[] {
   const name = cr.metadata.name;
   switch (cr.kind) {
-    case 'Agent': case 'ModelAPI': case 'MCPServer':
+    case 'ModelAPI':
+      return [...validateModelApi(cr), ...validatePools(cr.kind, name, cr.spec.pools ?? []), ...validateEnv(cr.kind, cr.spec, 'spec')];
+    case 'Agent': case 'MCPServer':
       return [...validatePools(cr.kind, name, cr.spec.pools ?? []), ...validateEnv(cr.kind, cr.spec, 'spec')];
     case 'ClientPool': {
       const s = cr.spec;
@@ -139,6 +150,39 @@ function semanticErrors(cr: AgentwayResource): FieldError[] {
     case 'ClientInstance':
       return [];
   }
+}
+
+function schemaErrors(validate: ValidateFunction): FieldError[] {
+  const seen = new Set<string>();
+  return (validate.errors ?? []).flatMap((e) => {
+    const fe = fromAjv(e);
+    const key = fe && `${fe.path}\u0000${fe.message}`;
+    if (!fe || seen.has(key!)) return [];
+    seen.add(key!);
+    return [fe];
+  });
+}
+
+export interface ModelRouteValidation {
+  /** The ModelRoute with defaults applied; present only when there are no errors. */
+  readonly resource?: ModelRoute;
+  readonly errors: readonly FieldError[];
+}
+
+/** Checks a ModelRoute (schema, then: each target names exactly one ModelAPI or Service). */
+export function validateModelRoute(input: unknown): ModelRouteValidation {
+  const raw = input as Record<string, any> | undefined;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { errors: [{ path: '', message: 'must be an object' }] };
+  if (raw.apiVersion !== API_VERSION) return { errors: [{ path: 'apiVersion', message: `must be ${API_VERSION}, got ${show(raw.apiVersion)}` }] };
+  if (raw.kind !== 'ModelRoute') return { errors: [{ path: 'kind', message: `must be ModelRoute, got ${show(raw.kind)}` }] };
+  if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
+  const cr = structuredClone(raw);
+  const validate = validatorFor('ModelRoute');
+  if (!validate(cr)) return { errors: schemaErrors(validate) };
+  const route = cr as ModelRoute;
+  const errors = route.spec.targets.flatMap((t, i) => ((t.modelAPI === undefined) === (t.service === undefined)
+    ? [{ path: `spec.targets[${i}]`, message: 'set exactly one of modelAPI and service' }] : []));
+  return errors.length > 0 ? { errors } : { resource: route, errors: [] };
 }
 
 /**
@@ -161,17 +205,7 @@ export function validateResource(input: unknown): ValidationResult {
   }
   const cr = structuredClone(raw);
   const validate = validatorFor(raw.kind);
-  if (!validate(cr)) {
-    const seen = new Set<string>();
-    const errors = (validate.errors ?? []).flatMap((e) => {
-      const fe = fromAjv(e);
-      const key = fe && `${fe.path}\u0000${fe.message}`;
-      if (!fe || seen.has(key!)) return [];
-      seen.add(key!);
-      return [fe];
-    });
-    return { errors };
-  }
+  if (!validate(cr)) return { errors: schemaErrors(validate) };
   const resource = cr as AgentwayResource;
   const errors = semanticErrors(resource);
   return errors.length > 0 ? { errors } : { resource, errors: [] };

@@ -120,6 +120,31 @@ export function program(): Command {
       log.info({ port: server.port }, 'route server started');
     });
 
+  cli.command('router')
+    .description('run the model router: OpenAI-compatible API that routes by model and owned_by to the ModelAPIs serving them')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster)')
+    .option('--namespace <namespace>', 'serve one namespace\'s ModelAPIs and ModelRoutes only (default: all)')
+    .option('--host <address>', 'address the listeners bind', '0.0.0.0')
+    .addOption(new Option('--port <port>', 'port of the OpenAI API').default(8000).argParser(positiveInt))
+    .addOption(new Option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz').default(8082).argParser(positiveInt))
+    .option('--default-modelapi-timeout <duration>', 'upstream timeout of a ModelAPI without gatewayRoute.timeout', '120s')
+    .action(async (opts: { kubeconfig?: string; namespace?: string; host: string; port: number; metricsPort: number; defaultModelapiTimeout: string }) => {
+      const [{ KubeClient }, { newLogger }, { Router }, { durationMs }, { DURATION }] = await Promise.all([
+        import('../kube/kube-client.js'), import('../common/log.js'), import('../router/server.js'), import('../../manifests/render.js'), import('../../manifests/crds.js'),
+      ]);
+      if (!new RegExp(DURATION).test(opts.defaultModelapiTimeout)) fail(`agentway router: --default-modelapi-timeout must be a duration such as "120s", got "${opts.defaultModelapiTimeout}"`);
+      const log = newLogger();
+      const router = new Router({
+        client: KubeClient.fromDefault(opts.kubeconfig), log, namespace: opts.namespace, host: opts.host,
+        port: opts.port, metricsPort: opts.metricsPort, defaultTimeoutMs: durationMs(opts.defaultModelapiTimeout),
+      });
+      const shutdown = () => { void router.stop().then(() => process.exit(0)); };
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
+      await router.start();
+      log.info({ port: router.port, metricsPort: router.metricsPort, namespace: opts.namespace ?? '(all)' }, 'model router started');
+    });
+
   return cli;
 }
 

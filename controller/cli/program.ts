@@ -66,10 +66,11 @@ export function program(): Command {
     .option('--identity <name>', 'name of this replica (default: $POD_NAME or the host name)')
     .addOption(new Option('--metrics-port <port>', 'port of /metrics').default(8080).argParser(positiveInt))
     .addOption(new Option('--probe-port <port>', 'port of /healthz and /readyz').default(8081).argParser(positiveInt))
+    .option('--host <address>', 'address the metrics and probe endpoints bind (default: every interface)')
     .addOption(new Option('--resync <seconds>', 'reconcile every CR again this often').default(600).argParser(positiveInt))
     .action(async (opts: RenderFlags & {
       kubeconfig?: string; namespace?: string; workers: number; leaderElect: boolean; leaderElectionNamespace: string;
-      identity?: string; metricsPort: number; probePort: number; resync: number;
+      identity?: string; metricsPort: number; probePort: number; host?: string; resync: number;
     }) => {
       const [{ KubeClient }, { newLogger }, { Manager }, { LEASE_NAME }] = await Promise.all([
         import('../kube/kube-client.js'), import('../common/log.js'), import('../reconciler/manager.js'), import('../../manifests/install.js'),
@@ -86,6 +87,7 @@ export function program(): Command {
         resyncMs: opts.resync * 1000,
         metricsPort: opts.metricsPort,
         probePort: opts.probePort,
+        host: opts.host,
       });
       const shutdown = () => { void manager.stop().then(() => process.exit(0)); };
       process.once('SIGTERM', shutdown);
@@ -99,25 +101,33 @@ export function program(): Command {
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster)')
     .option('--namespace <namespace>', 'serve one namespace\'s ClientPools only (default: all)')
     .addOption(new Option('--port <port>', 'listen port').default(8090).argParser(positiveInt))
+    .option('--host <address>', 'address to bind (default: every interface)')
+    .addOption(new Option('--headers-timeout <seconds>', 'a client must send its request headers within this time').default(10).argParser(positiveInt))
+    .addOption(new Option('--request-timeout <seconds>', 'a client must send its whole request within this time').default(60).argParser(positiveInt))
     .addOption(new Option('--activity-flush <seconds>', 'write lastActivityTime at most this often').default(30).argParser(positiveInt))
     .addOption(new Option('--reap-interval <seconds>', 'look for idle instances this often').default(10).argParser(positiveInt))
     .addOption(new Option('--provision-rate <n>', 'new instances per second per pool').default(10).argParser(positiveInt))
     .addOption(new Option('--provision-burst <n>', 'burst of new instances per pool').default(20).argParser(positiveInt))
-    .action(async (opts: { kubeconfig?: string; namespace?: string; port: number; activityFlush: number; reapInterval: number; provisionRate: number; provisionBurst: number }) => {
+    .action(async (opts: {
+      kubeconfig?: string; namespace?: string; port: number; host?: string; headersTimeout: number; requestTimeout: number;
+      activityFlush: number; reapInterval: number; provisionRate: number; provisionBurst: number;
+    }) => {
       const [{ KubeClient }, { newLogger }, { RouteServer }] = await Promise.all([
         import('../kube/kube-client.js'), import('../common/log.js'), import('../route-server/server.js'),
       ]);
       const log = newLogger();
       const server = new RouteServer({
-        client: KubeClient.fromDefault(opts.kubeconfig), log, namespace: opts.namespace, port: opts.port,
+        client: KubeClient.fromDefault(opts.kubeconfig), log, namespace: opts.namespace, port: opts.port, host: opts.host,
+        headersTimeoutMs: opts.headersTimeout * 1000, requestTimeoutMs: opts.requestTimeout * 1000,
         activityFlushMs: opts.activityFlush * 1000, reapIntervalMs: opts.reapInterval * 1000,
         provisionPerSecond: opts.provisionRate, provisionBurst: opts.provisionBurst,
+        identity: process.env.POD_NAME ?? `${os.hostname()}-${process.pid}`,
       });
       const shutdown = () => { void server.stop().then(() => process.exit(0)); };
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
       await server.start();
-      log.info({ port: server.port }, 'route server started');
+      log.info({ address: server.address, port: server.port }, 'route server started');
     });
 
   cli.command('router')

@@ -5,7 +5,8 @@
 import { KubeObject } from '../../manifests/api.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
-import { ResourceType, objectKey, resourcePath, resourceType } from '../kube/resources.js';
+import { deleteIfUnchanged } from '../kube/delete.js';
+import { objectKey, resourcePath, resourceType } from '../kube/resources.js';
 
 export const FIELD_MANAGER = 'agentway';
 /** Carries the UID of the CR an object was rendered for: what prune selects by. */
@@ -76,22 +77,6 @@ export function applyObject(client: KubeClient, obj: KubeObject): Promise<unknow
   return client.request('PATCH', resourcePath(resourceType(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name), {
     body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager: FIELD_MANAGER, force: true },
   });
-}
-
-/**
- * Deletes `obj` only if it still has its UID, so an object recreated meanwhile under the same name
- * survives; false when it was gone already or recreated (404, 409).
- */
-export async function deleteIfUnchanged(client: KubeClient, type: ResourceType, obj: KubeObj): Promise<boolean> {
-  try {
-    await client.request('DELETE', resourcePath(type, obj.metadata.namespace, obj.metadata.name), {
-      body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: obj.metadata.uid }, propagationPolicy: 'Background' },
-    });
-    return true;
-  } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 409)) return false;
-    throw err;
-  }
 }
 
 /** Server-side applies `objects` in order, skipping those whose cached copy already matches. */

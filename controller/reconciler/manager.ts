@@ -3,7 +3,6 @@
  * the one active replica, and HTTP endpoints serve probes and metrics.
  */
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
 import { Logger } from 'pino';
 import { ALL_KINDS, Kind } from '../../manifests/api.js';
 import { RenderConfig } from '../../manifests/config.js';
@@ -15,6 +14,7 @@ import { ApiEventRecorder } from '../kube/events.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { LeaderElector } from '../kube/leader.js';
+import { boundPort, listen } from '../common/http-server.js';
 import { Metrics } from '../common/metrics.js';
 import { WorkQueue } from '../kube/queue.js';
 import { Deps, parseQueueKey, queueKey, reconcile } from './reconcile.js';
@@ -38,6 +38,8 @@ export interface ManagerOptions {
   readonly metricsPort?: number;
   /** Port of /healthz and /readyz; undefined serves none, 0 picks a free port. */
   readonly probePort?: number;
+  /** Address the metrics and probe endpoints bind. @default every interface */
+  readonly host?: string;
   readonly clock?: () => Date;
   /** Called when leadership is lost after it was held; the default exits the process, as controller-runtime does. */
   readonly onLostLeadership?: () => void;
@@ -47,6 +49,9 @@ const CHILD_KINDS = [
   { apiVersion: 'apps/v1', kind: 'Deployment' },
   { apiVersion: 'v1', kind: 'Service' },
   { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute' },
+  // A ClientPool's grant to the route server to read its key Secret.
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role' },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding' },
 ] as const;
 
 const TIMEOUT_FEATURE = 'HTTPRouteRequestTimeout';
@@ -225,10 +230,9 @@ export class Manager {
 
   private async serve(port: number | undefined, handler: http.RequestListener): Promise<number | undefined> {
     if (port === undefined) return undefined;
-    const server = http.createServer(handler);
+    const server = await listen(handler, { port, host: this.opts.host, log: this.opts.log });
     this.servers.push(server);
-    await new Promise<void>((resolve) => server.listen(port, resolve));
-    return (server.address() as AddressInfo).port;
+    return boundPort(server);
   }
 
   private async startServers(): Promise<void> {

@@ -1,5 +1,6 @@
 /** Conditions and the status write: once per reconcile, at the end, and only if something changed. */
 import { Condition, ResourceStatus } from '../../manifests/api.js';
+import { rfc3339 } from '../common/time.js';
 import { KubeObj } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { resourcePath, resourceType } from '../kube/resources.js';
@@ -20,11 +21,6 @@ export const Reasons = {
   CapacityAvailable: 'CapacityAvailable',
   TimeoutsUnsupported: 'TimeoutsUnsupported',
 } as const;
-
-/** A timestamp as Kubernetes writes them: RFC 3339 in UTC, whole seconds. */
-export function rfc3339(time: Date): string {
-  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 export type NewCondition = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
 

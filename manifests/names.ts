@@ -51,14 +51,19 @@ export function isDnsLabel(s: string): boolean {
 }
 
 /**
- * Name of the ClientInstance the route server creates for a client's instance: `{pool}-{client}-{instance}`
- * when that fits, else the pool and a stable hash of all three, so that the same request always names the
- * same object.
+ * Name of the ClientInstance the route server creates for a client's instance. Distinct triples always give
+ * distinct names, although the parts may themselves hold "-":
+ * - `{pool}-{client}-{instance}` with every "-" inside a part doubled, so a single "-" only ever separates
+ *   parts (`alice` + `dev-one` → `…-alice-dev--one`, `alice-dev` + `one` → `…-alice--dev-one`); a part never
+ *   starts or ends with "-", so a run of hyphens is either one separator or an even number of escaped ones;
+ * - when that does not fit, the pool (cut short) and a hash of the triple, joined by a run of exactly three
+ *   hyphens, which the first form never contains.
+ * The same triple always names the same object.
  */
 export function clientInstanceName(pool: string, client: string, instance: string): string {
   const max = maxNameLength('ClientInstance');
-  const plain = `${pool}-${client}-${instance}`;
-  if (plain.length <= max && isDnsLabel(plain)) return plain;
+  const escaped = [pool, client, instance].map((part) => part.replace(/-/g, '--')).join('-');
+  if (escaped.length <= max && isDnsLabel(escaped)) return escaped;
   const hash = createHash('sha256').update(`${pool}\u0000${client}\u0000${instance}`).digest('hex').slice(0, 16);
-  return `${pool.slice(0, max - hash.length - 3)}-i-${hash}`;
+  return `${pool.slice(0, max - hash.length - 3).replace(/-+$/, '')}---${hash}`;
 }

@@ -20,8 +20,23 @@ function objectsOf(cr: unknown, renderEnv: RenderEnv = testEnv) {
 const withPool = (pool: CR = clientPool(), base: RenderEnv = testEnv): RenderEnv => ({ ...base, clientPool: pool as unknown as ClientPool });
 
 describe('ClientPool', () => {
-  test('renders no workload of its own: only a route and the route server grant', () => {
-    expect(objectsOf(clientPool()).map((o) => o.kind)).toEqual(['HTTPRoute', 'ReferenceGrant']);
+  test('renders no workload of its own: the key access, a route and the route server grant', () => {
+    expect(objectsOf(clientPool()).map((o) => o.kind)).toEqual(['Role', 'RoleBinding', 'HTTPRoute', 'ReferenceGrant']);
+  });
+
+  test('its Role lets the route server read its key Secret and nothing else', () => {
+    const role = one(objectsOf(clientPool({ apiKeys: { secretRef: { name: 'team-keys' } } })), 'Role');
+    expect([role.metadata.name, role.metadata.namespace, role.rules]).toEqual(['client-sandbox-api-keys', NAMESPACE, [
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['team-keys'], verbs: ['get', 'list', 'watch'] },
+    ]]);
+  });
+
+  test('its RoleBinding binds that Role to the route server ServiceAccount', () => {
+    const binding = one(objectsOf(clientPool(), env({ routeServer: { name: 'rs', namespace: 'edge' } })), 'RoleBinding');
+    expect([binding.roleRef, binding.subjects]).toEqual([
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'client-sandbox-api-keys' },
+      [{ kind: 'ServiceAccount', name: 'rs', namespace: 'edge' }],
+    ]);
   });
 
   test('its route is named client-{name}', () => {
@@ -90,11 +105,11 @@ describe('ClientPool', () => {
   });
 
   test('a pool in the route server namespace needs no ReferenceGrant', () => {
-    expect(objectsOf(clientPool({}, 'sandbox', 'agentway-system')).map((o) => o.kind)).toEqual(['HTTPRoute']);
+    expect(objectsOf(clientPool({}, 'sandbox', 'agentway-system')).map((o) => o.kind)).toEqual(['Role', 'RoleBinding', 'HTTPRoute']);
   });
 
-  test('gatewayRoute.enabled false renders nothing', () => {
-    expect(objectsOf(clientPool({ gatewayRoute: { enabled: false } }))).toEqual([]);
+  test('gatewayRoute.enabled false renders only the key access', () => {
+    expect(objectsOf(clientPool({ gatewayRoute: { enabled: false } })).map((o) => o.kind)).toEqual(['Role', 'RoleBinding']);
   });
 
   test('the render result reports the pool path as the endpoint', () => {
@@ -218,7 +233,7 @@ describe('ClientInstance', () => {
 
   test('a name that would be too long becomes the pool and a stable hash, short enough to render', () => {
     const name = clientInstanceName('sandbox', 'c'.repeat(30), 'i'.repeat(30));
-    expect(name).toMatch(/^sandbox-i-[0-9a-f]{16}$/);
+    expect(name).toMatch(/^sandbox---[0-9a-f]{16}$/);
     expect(clientInstanceName('sandbox', 'c'.repeat(30), 'i'.repeat(30))).toBe(name);
     expect(clientInstanceName('sandbox', 'c'.repeat(30), 'j'.repeat(30))).not.toBe(name);
     const { errors } = render(clientInstance({ client: 'c'.repeat(30), instance: 'i'.repeat(30) }, name), withPool());

@@ -22,7 +22,7 @@ export interface GatewayConfig {
 }
 
 export interface RouteServerConfig {
-  /** Service name of the route server. @default 'agentway-route-server' */
+  /** Name of the route server's Service and of its ServiceAccount. @default 'agentway-route-server' */
   readonly name: string;
   /** @default 'agentway-system' */
   readonly namespace: string;

@@ -47,15 +47,23 @@ export const CONTROLLER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  // Each ClientPool's Role lets the route server read that pool's key Secret. Granting read access to a
+  // Secret the controller cannot read itself takes escalate (for the Role) and bind (for its binding); the
+  // controller never reads a Secret.
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles', 'rolebindings'], verbs: WRITE },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['roles'], verbs: ['escalate', 'bind'] },
 ];
 
-/** What the route server may do: read pools and their key Secrets, create, touch and delete instances. */
+/**
+ * What the route server may do: read pools, create, touch and delete instances. It reads no Secret by
+ * this role: each ClientPool renders a Role for its own key Secret (manifests/key-access.ts).
+ */
 export const ROUTE_SERVER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: ['clientpools'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [GROUP], resources: ['clientinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: [GROUP], resources: ['clientinstances/status'], verbs: ['get', 'patch'] },
-  // Listed by field selector, one Secret per pool; RBAC cannot narrow a list to names.
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
+  // Warnings on a pool, e.g. a client id in its Secret that cannot name an instance.
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
 ];
 
 /** Leader election, in the controller's namespace only. */

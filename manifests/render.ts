@@ -10,6 +10,7 @@ import {
 } from './api.js';
 import { RenderConfig, RenderEnv } from './config.js';
 import { AgentwayGateway, RouteServerGrant, TraefikClientRoutes } from './gateway.js';
+import { ApiKeyAccess, apiKeyAccessName } from './key-access.js';
 import { LABELS, MANAGED_BY, instanceLabels, objectName, poolObjectName, poolSelector, routePath } from './names.js';
 import { Route, RouteBackend } from './route.js';
 import { validateResource } from './validate.js';
@@ -169,6 +170,11 @@ class ClientPoolChart extends Chart {
     const name = cr.metadata.name;
     const namespace = cr.metadata.namespace ?? 'default';
     const labels = instanceLabels(cr.kind, name);
+    new ApiKeyAccess(this, 'api-keys', {
+      name: apiKeyAccessName(objectName(cr.kind, name)), namespace, labels,
+      secretName: cr.spec.apiKeys.secretRef.name,
+      serviceAccount: { name: config.routeServer.name, namespace: config.routeServer.namespace },
+    });
     if (!cr.spec.gatewayRoute.enabled) return;
     this.endpoint = routePath(namespace, cr.kind, name);
     new Route(this, 'route', {

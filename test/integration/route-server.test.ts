@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { pino } from 'pino';
 import { KubeClient } from '../../controller/kube/kube-client.js';
 import { RouteServer } from '../../controller/route-server/server.js';
+import { clientInstanceName } from '../../manifests/names.js';
 import { TestController, startController, testClient } from '../env/controller.js';
 import { deleteNamespace, eventually, kubeConfig, markPodsReady, newNamespace } from '../env/kube.js';
 
@@ -17,6 +18,8 @@ const T = 60_000;
 type Obj = Record<string, any>;
 
 const KEYS = { alice: 'ak-alice-0123456789abcdef', bob: 'ak-bob-fedcba9876543210', carol: 'ak-carol-55555555', dave: 'ak-dave-short-pool-1' };
+/** Clients of the pool "team" whose ids, joined naively with their instance ids, would give one name. */
+const TEAM_KEYS = { alice: 'ak-team-alice-777777', 'alice-dev': 'ak-team-alice-dev-888888' };
 let kube: KubeClient;
 let ns: string;
 let controller: TestController;
@@ -48,6 +51,7 @@ beforeAll(async () => {
   const { dave, ...sandboxKeys } = KEYS;
   await createPool('sandbox', 'sandbox-keys', sandboxKeys, { maxInstancesPerClient: 2, maxInstances: 5 });
   await createPool('short', 'short-keys', { dave }, { idleTimeout: '2s' });
+  await createPool('team', 'team-keys', TEAM_KEYS, {});
   controller = await startController(ns);
   serverClient = new KubeClient(kubeConfig());
   // Stands in for every instance's Service when the route server forwards a request itself.
@@ -173,6 +177,37 @@ describe('route server', () => {
     expect((await forwardAuth(uri('carol', 'c1'))).status).toBe(202);
   }, T);
 
+  test('clients whose ids and instance ids join to the same text get distinct instances', async () => {
+    const ask = (client: keyof typeof TEAM_KEYS, instance: string) => forwardAuth(`/api/v1/${TEAM_KEYS[client]}/instance/${instance}/`);
+    expect((await ask('alice', 'dev-one')).status).toBe(202);
+    expect((await ask('alice-dev', 'one')).status).toBe(202);
+    await eventually(async () => {
+      const team = (await instances()).filter((i) => i.spec.pool === 'team').map((i) => i.spec);
+      expect(team).toEqual(expect.arrayContaining([
+        { pool: 'team', client: 'alice', instance: 'dev-one' },
+        { pool: 'team', client: 'alice-dev', instance: 'one' },
+      ]));
+      expect(new Set(team.map((t) => `${t.client}/${t.instance}`)).size).toBe(team.length);
+    }, { timeoutMs: T });
+  }, T);
+
+  test('an instance is served only to the client its spec names, whatever its name', async () => {
+    // Someone else's ClientInstance, under the name alice's instance "taken" would have.
+    const name = clientInstanceName('team', 'alice', 'taken');
+    await kube.request('POST', instancesPath(), {
+      body: { apiVersion: 'agentway.dev/v1alpha1', kind: 'ClientInstance', metadata: { name }, spec: { pool: 'team', client: 'alice-dev', instance: 'taken' } },
+    });
+    await eventually(() => markPodsReady(ns, { 'app.kubernetes.io/instance': `client-${name}` }), { timeoutMs: T });
+    const answer = await eventually(async () => {
+      const r = await forwardAuth(`/api/v1/${TEAM_KEYS.alice}/instance/taken/`);
+      expect(r.status).toBe(409);
+      return r;
+    }, { timeoutMs: T });
+    expect(answer.headers.get('x-pod-service')).toBeNull();
+    const gateway = await fetch(`http://127.0.0.1:${server.port}/${ns}/client/team/alice/taken/`, { headers: { Authorization: `Bearer ${TEAM_KEYS.alice}` } });
+    expect(gateway.status).toBe(409);
+  }, T * 2);
+
   test('the Gateway-native catch-all path needs the client key and answers 503 with Retry-After', async () => {
     const url = (pool: string, client: string, instance: string) => `http://127.0.0.1:${server.port}/${ns}/client/${pool}/${client}/${instance}/v1/chat`;
     expect((await fetch(url('short', 'dave', 'g1'))).status).toBe(401);
@@ -230,7 +265,7 @@ describe('route server', () => {
     ]);
     const logs = logLines.join('');
     expect(logLines.length).toBeGreaterThan(0);
-    for (const key of Object.values(KEYS)) {
+    for (const key of [...Object.values(KEYS), ...Object.values(TEAM_KEYS)]) {
       expect(logs).not.toContain(key);
       expect(objects).not.toContain(key);
     }

@@ -160,7 +160,7 @@ describe('agentway synth', () => {
       shared: shape(SHARED_FILE),
     }).toEqual({
       mcp: ['Deployment lab/mcp-tools-east', 'Service lab/mcp-tools-east', 'Deployment lab/mcp-tools-west', 'Service lab/mcp-tools-west', 'HTTPRoute lab/mcp-tools'],
-      pool: ['HTTPRoute lab/client-sandbox'],
+      pool: ['Role lab/client-sandbox-api-keys', 'RoleBinding lab/client-sandbox-api-keys', 'HTTPRoute lab/client-sandbox'],
       instance: ['Deployment lab/client-sandbox-acme-one', 'Service lab/client-sandbox-acme-one', 'HTTPRoute lab/client-sandbox-acme-one'],
       shared: ['Gateway agentway-system/agentway-gateway', 'ReferenceGrant agentway-system/agentway-routes-from-lab'],
     });

@@ -10,6 +10,8 @@ import { isCelError, run } from '@bufbuild/cel';
 import { Ajv, ValidateFunction } from 'ajv';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Service } from 'kubernetes-models/v1/Service';
 import { parse } from 'yaml';
 import { KubeObject } from '../../manifests/api.js';
@@ -161,6 +163,8 @@ function kubernetesErrors(o: KubeObject): string[] {
   try {
     if (o.kind === 'Deployment') new Deployment(o as Json).validate();
     else if (o.kind === 'Service') new Service(o as Json).validate();
+    else if (o.kind === 'Role') new Role(o as Json).validate();
+    else if (o.kind === 'RoleBinding') new RoleBinding(o as Json).validate();
     else if (o.kind === 'CustomResourceDefinition') new CustomResourceDefinition(o as Json).validate();
     else return [`no Kubernetes schema for ${o.kind}`];
     return [];
@@ -223,7 +227,7 @@ const table = (kinds: string[]) => OBJECTS.filter((o) => kinds.includes(o.kind))
 
 describe('the objects under test', () => {
   test('cover every kind agentway renders', () => {
-    expect([...new Set(OBJECTS.map((o) => o.kind))].sort()).toEqual(['Deployment', 'Gateway', 'HTTPRoute', 'ReferenceGrant', 'Service']);
+    expect([...new Set(OBJECTS.map((o) => o.kind))].sort()).toEqual(['Deployment', 'Gateway', 'HTTPRoute', 'ReferenceGrant', 'Role', 'RoleBinding', 'Service']);
   });
 });
 
@@ -306,7 +310,7 @@ describe('Gateway API v1.3.0 CEL rules', () => {
 });
 
 describe('Kubernetes 1.27 schemas (kubernetes-models)', () => {
-  test.each(table(['Deployment', 'Service']))('%s is valid', (_, o) => {
+  test.each(table(['Deployment', 'Service', 'Role', 'RoleBinding']))('%s is valid', (_, o) => {
     expect(kubernetesErrors(o)).toEqual([]);
   });
 

@@ -35,7 +35,7 @@ describe('file layout', () => {
   test('the ClientPool ReferenceGrant goes to the shared file, not the pool file', () => {
     const { files } = synthesize(sources(clientPool()), config);
     expect([kindsIn(files.get('ai.clientpool.sandbox.yaml')), kindsIn(files.get(SHARED_FILE))]).toEqual([
-      ['HTTPRoute/client-sandbox'],
+      ['Role/client-sandbox-api-keys', 'RoleBinding/client-sandbox-api-keys', 'HTTPRoute/client-sandbox'],
       ['Gateway/agentway-gateway', 'ReferenceGrant/agentway-routes-from-ai'],
     ]);
   });

@@ -30,6 +30,17 @@ export interface RouteServerConfig {
   readonly port: number;
 }
 
+export interface RouterConfig {
+  /** Path prefix the Gateway sends to the model router, and of the ModelAPIs' header-match rules. @default '/v1' */
+  readonly prefix: string;
+  /** Service name of the model router. @default 'agentway-router' */
+  readonly name: string;
+  /** @default 'agentway-system' */
+  readonly namespace: string;
+  /** Port of the router's OpenAI API. @default 8000 */
+  readonly port: number;
+}
+
 export interface TraefikConfig {
   /** Render a forwardAuth Middleware and an IngressRoute for users on Traefik. @default false */
   readonly enabled: boolean;
@@ -43,6 +54,7 @@ export interface RenderConfig {
   /** Route timeouts per kind when a CR sets none. */
   readonly defaultTimeouts: Readonly<Record<TimeoutKey, string>>;
   readonly routeServer: RouteServerConfig;
+  readonly router: RouterConfig;
 }
 
 export interface RenderEnv {
@@ -63,6 +75,7 @@ export interface ConfigOverrides {
   readonly defaultTimeouts?: Partial<Record<TimeoutKey, string>>;
   readonly routeServer?: Partial<RouteServerConfig>;
   readonly traefik?: Partial<TraefikConfig>;
+  readonly router?: Partial<RouterConfig>;
 }
 
 /** A complete RenderConfig: the defaults above, with `overrides` on top. */
@@ -83,6 +96,7 @@ export function renderConfig(overrides: ConfigOverrides = {}): RenderConfig {
     defaultTimeouts: { ...DEFAULT_TIMEOUTS, ...stripUndefined(overrides.defaultTimeouts ?? {}) },
     traefik: { enabled: false, entryPoints: ['web'], ...stripUndefined(overrides.traefik ?? {}) },
     routeServer: { name: 'agentway-route-server', namespace: 'agentway-system', port: 8090, ...stripUndefined(overrides.routeServer ?? {}) },
+    router: { prefix: '/v1', name: 'agentway-router', namespace: 'agentway-system', port: 8000, ...stripUndefined(overrides.router ?? {}) },
   };
 }
 

@@ -151,7 +151,7 @@ function specSchema(kind: Kind): Schema {
       // image is required unless backend is set: checked in validate.ts, since a structural schema cannot say it.
       return obj('Desired state of the ModelAPI.', {
         ...workloadProperties(false),
-        models: { ...strings('Model ids served, as clients name them in "model".', modelId), maxItems: 256 },
+        models: { ...strings('Model ids served, as clients name them in "model".', modelId), maxItems: 64 },
         ownedBy: str('Serving engine, e.g. vllm, sglang, ollama; compared case-insensitively.', { minLength: 1, maxLength: 63 }),
         backend: obj('Model servers agentway does not run: no Deployment is rendered; the router reaches the ready endpoints of the Services that match selector.', {
           selector: labelSelector,

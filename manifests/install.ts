@@ -9,6 +9,8 @@ import { k8s } from '../imports/k8s.js';
 import { ALL_KINDS, GROUP, KINDS, KubeObject } from './api.js';
 import { crdObjects } from './crds.js';
 import { LABELS, MANAGED_BY } from './names.js';
+import { RenderConfig, renderConfig } from './config.js';
+import { RouterInstall } from './router-install.js';
 
 export interface InstallProps {
   /** Namespace of the controller. @default 'agentway-system' */
@@ -19,6 +21,8 @@ export interface InstallProps {
   readonly replicas?: number;
   /** Extra arguments of `agentway controller`, e.g. gateway flags. @default none */
   readonly controllerArgs?: readonly string[];
+  /** The Gateway and prefix of the model router's HTTPRoute. @default renderConfig()'s */
+  readonly routing?: Pick<RenderConfig, 'gateway' | 'router'>;
 }
 
 export const DEFAULT_IMAGE = 'ghcr.io/agentway/agentway:0.1.0';
@@ -26,8 +30,8 @@ export const CONTROLLER_NAME = 'agentway-controller';
 export const LEASE_NAME = 'agentway-controller';
 export const ROUTE_SERVER_NAME = 'agentway-route-server';
 
-const selectorOf = (component: string) => ({ [LABELS.name]: 'agentway', [LABELS.component]: component });
-const labelsOf = (component: string) => ({ ...selectorOf(component), [LABELS.managedBy]: MANAGED_BY });
+export const selectorOf = (component: string) => ({ [LABELS.name]: 'agentway', [LABELS.component]: component });
+export const labelsOf = (component: string) => ({ ...selectorOf(component), [LABELS.managedBy]: MANAGED_BY });
 const labels = labelsOf('controller');
 const selector = selectorOf('controller');
 
@@ -130,10 +134,12 @@ class ControllerInstall extends Construct {
         ports: [{ name: 'http', port: 8090, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
       },
     });
+    // The model router: stateless, every replica serves; its own identity and RBAC.
+    new RouterInstall(this, 'router', { namespace, image: props.image, replicas: props.replicas, ...props.routing });
   }
 }
 
-interface ServerDeploymentProps {
+export interface ServerDeploymentProps {
   readonly namespace: string;
   readonly name: string;
   readonly component: string;
@@ -146,7 +152,7 @@ interface ServerDeploymentProps {
 }
 
 /** A Deployment of the agentway image itself, locked down: non-root, read-only root FS, no capabilities. */
-class ServerDeployment extends Construct {
+export class ServerDeployment extends Construct {
   public constructor(scope: Construct, id: string, props: ServerDeploymentProps) {
     super(scope, id);
     new k8s.KubeDeployment(this, 'deployment', {
@@ -197,6 +203,7 @@ export function renderInstall(props: InstallProps = {}): readonly KubeObject[] {
     image: props.image ?? DEFAULT_IMAGE,
     replicas: props.replicas ?? 2,
     controllerArgs: props.controllerArgs ?? [],
+    routing: props.routing ?? renderConfig(),
   });
   return chart.toJson() as KubeObject[];
 }

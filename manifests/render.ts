@@ -5,14 +5,14 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, Pool, Resources,
+  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, ModelAPI, Pool, Resources,
   WorkloadResource, WorkloadSpec, EnvVar,
 } from './api.js';
 import { RenderConfig, RenderEnv } from './config.js';
 import { AgentwayGateway, RouteServerGrant, TraefikClientRoutes } from './gateway.js';
 import { ApiKeyAccess, apiKeyAccessName } from './key-access.js';
 import { LABELS, MANAGED_BY, instanceLabels, objectName, poolObjectName, poolSelector, routePath } from './names.js';
-import { Route, RouteBackend } from './route.js';
+import { Route, RouteBackend, RouteProps } from './route.js';
 import { validateResource } from './validate.js';
 import { computeWeights } from './weights.js';
 import { WorkloadPool } from './workload.js';
@@ -156,8 +156,24 @@ class WorkloadChart extends Chart {
       timeout: routeTimeout(spec.gatewayRoute.timeout, config.defaultTimeouts[KINDS[kind].timeoutKey], config),
       hostnames: spec.gatewayRoute.hostnames,
       backends: this.pools.map((p): RouteBackend => ({ service: p.objectName, port: p.port, weight: weight(p.name), gpu: p.gpu > 0 })),
+      headerMatches: cr.kind === 'ModelAPI' ? modelHeaderMatches(cr, config) : undefined,
     });
   }
+}
+
+/**
+ * The header-native path of a ModelAPI (DESIGN §8): at the router prefix, `x-agentway-model: <model>` (and
+ * `x-owned-by: <engine>`, lower-cased, when the ModelAPI names one) goes straight to its own backends.
+ */
+function modelHeaderMatches(cr: ModelAPI, config: RenderConfig): RouteProps['headerMatches'] {
+  const engine = cr.spec.ownedBy?.toLowerCase();
+  return {
+    pathPrefix: config.router.prefix,
+    headers: (cr.spec.models ?? []).map((model) => [
+      { name: 'x-agentway-model', value: model },
+      ...(engine ? [{ name: 'x-owned-by', value: engine }] : []),
+    ]),
+  };
 }
 
 /** ClientPool: no workload of its own; a catch-all route that sends unknown instances to the route server. */

@@ -52,6 +52,17 @@ export interface RouteProps {
   readonly hostnames?: readonly string[];
   /** Backends, one per pool, in order. */
   readonly backends: readonly RouteBackend[];
+  /**
+   * Header-native rules: requests under `pathPrefix` carrying all headers of one of `headers` go straight to
+   * the backends, path unchanged, skipping the model router (whose own route has no header match).
+   * @default none
+   */
+  readonly headerMatches?: { readonly pathPrefix: string; readonly headers: readonly (readonly HeaderMatch[])[] };
+}
+
+export interface HeaderMatch {
+  readonly name: string;
+  readonly value: string;
 }
 
 /** Requests with this header set to `gpu` only reach pools with accelerators. */
@@ -69,6 +80,15 @@ export class Route extends Construct {
   public constructor(scope: Construct, id: string, props: RouteProps) {
     super(scope, id);
     const rewrite = props.rewrite ?? true;
+    const exact = (h: HeaderMatch) => ({ type: HttpRouteSpecRulesMatchesHeadersType.EXACT, name: h.name, value: h.value });
+    const headerRule = (backends: readonly RouteBackend[], extra: readonly HeaderMatch[]): HttpRouteSpecRules => ({
+      matches: props.headerMatches!.headers.map((hs) => ({
+        path: { type: HttpRouteSpecRulesMatchesPathType.PATH_PREFIX, value: props.headerMatches!.pathPrefix },
+        headers: [...hs, ...extra].map(exact),
+      })),
+      backendRefs: backends.map(backendRef),
+      timeouts: props.timeout ? { request: props.timeout } : undefined,
+    });
     const rule = (backends: readonly RouteBackend[], header?: string): HttpRouteSpecRules => ({
       matches: [{
         path: { type: HttpRouteSpecRulesMatchesPathType.PATH_PREFIX, value: props.pathPrefix },
@@ -90,7 +110,12 @@ export class Route extends Construct {
         parentRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: props.gateway.name, namespace: props.gateway.namespace }],
         hostnames: props.hostnames && props.hostnames.length > 0 ? [...props.hostnames] : undefined,
         // GPU work never lands on a CPU pool: the header rule is more specific, so it wins for its requests.
-        rules: mixed ? [rule(props.backends), rule(gpu, 'gpu')] : [rule(props.backends)],
+        rules: [
+          ...(mixed ? [rule(props.backends), rule(gpu, 'gpu')] : [rule(props.backends)]),
+          ...(props.headerMatches && props.headerMatches.headers.length > 0
+            ? mixed ? [headerRule(props.backends, []), headerRule(gpu, [{ name: ACCELERATOR_HEADER, value: 'gpu' }])] : [headerRule(props.backends, [])]
+            : []),
+        ],
       },
     });
   }

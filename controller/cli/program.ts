@@ -53,6 +53,7 @@ export function program(): Command {
       const [{ renderInstall }, { toYaml }] = await Promise.all([import('../../manifests/install.js'), import('../../manifests/synth.js')]);
       process.stdout.write(toYaml(renderInstall({
         namespace: opts.namespace, image: opts.image, replicas: opts.replicas, controllerArgs: passThroughFlags(opts),
+        routing: renderConfigFromFlags(opts),
       })));
     });
 

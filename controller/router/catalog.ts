@@ -6,17 +6,16 @@
  */
 import http from 'node:http';
 import { Logger } from 'pino';
-import { API_VERSION, CapacityMetric, ModelAPI, ModelRouteStrategy } from '../../manifests/api.js';
+import { CapacityMetric, ModelAPI, ModelRouteStrategy } from '../../manifests/api.js';
 import { durationMs, renderedPools } from '../../manifests/render.js';
 import { LABELS, objectName } from '../../manifests/names.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
-import { ResourceType, objectKey, ourType, typeOfKind } from '../kube/resources.js';
+import { MODEL_ROUTE_TYPE, ResourceType, objectKey, ourType, typeOfKind } from '../kube/resources.js';
 import { address, matchesSelector, podReady, sliceAddresses } from './endpoints.js';
 import { ModelBackendInfo, RouteInfo, ServedModel } from './resolve.js';
 import { Endpoint } from './select.js';
 
-export const MODEL_ROUTE_TYPE: ResourceType = { apiVersion: API_VERSION, kind: 'ModelRoute', plural: 'modelroutes', namespaced: true };
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 /** A capacity poll that takes longer than this counts as 0 (§4). */
 const POLL_TIMEOUT_MS = 1000;

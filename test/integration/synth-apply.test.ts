@@ -63,8 +63,8 @@ async function resourceVersions(objects: readonly KubeObject[]): Promise<Record<
 
 test('every object synthesized for examples/ is accepted by server-side apply, and an identical apply writes nothing', async () => {
   const objects = renderedExamples();
-  // Deployments, Services, HTTPRoutes, the Gateway, the route server's ReferenceGrant and its key access.
-  expect(new Set(objects.map((o) => o.kind))).toEqual(new Set(['Deployment', 'Service', 'HTTPRoute', 'Gateway', 'ReferenceGrant', 'Role', 'RoleBinding']));
+  // Deployments, Services, HTTPRoutes, the Gateway, the route server's ReferenceGrant and its key access, ModelRoutes as written.
+  expect(new Set(objects.map((o) => o.kind))).toEqual(new Set(['Deployment', 'Service', 'HTTPRoute', 'Gateway', 'ReferenceGrant', 'Role', 'RoleBinding', 'ModelRoute']));
   for (const o of objects) {
     const live = await apply(o);
     expect(live.metadata.managedFields.map((m: { manager: string }) => m.manager)).toEqual([FIELD_MANAGER]);

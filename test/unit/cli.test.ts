@@ -96,6 +96,7 @@ describe('agentway synth', () => {
   test('renders examples/ with exit 0, one file per CR plus the shared file', () => {
     expect([runs.examples.code, listDir(out('examples'))]).toEqual([0, [
       SHARED_FILE, 'ai.agent.research.yaml', 'ai.clientpool.sandbox.yaml', 'ai.mcpserver.search.yaml', 'ai.modelapi.llama.yaml',
+      'ai.modelapi.llm-d-decode.yaml', 'ai.modelapi.qwen.yaml', 'ai.modelroute.llama-3-1-8b.yaml',
     ]]);
   });
 
@@ -109,7 +110,7 @@ describe('agentway synth', () => {
   });
 
   test('reports how many files it wrote', () => {
-    expect(runs.examples.stderr).toContain(`wrote 5 file(s) to ${out('examples')}`);
+    expect(runs.examples.stderr).toContain(`wrote 8 file(s) to ${out('examples')}`);
   });
 
   test('a bad CR exits non-zero with "file: Kind/name: field: reason" on stderr', () => {

@@ -227,7 +227,7 @@ const table = (kinds: string[]) => OBJECTS.filter((o) => kinds.includes(o.kind))
 
 describe('the objects under test', () => {
   test('cover every kind agentway renders', () => {
-    expect([...new Set(OBJECTS.map((o) => o.kind))].sort()).toEqual(['Deployment', 'Gateway', 'HTTPRoute', 'ReferenceGrant', 'Role', 'RoleBinding', 'Service']);
+    expect([...new Set(OBJECTS.map((o) => o.kind))].sort()).toEqual(['Deployment', 'Gateway', 'HTTPRoute', 'ModelRoute', 'ReferenceGrant', 'Role', 'RoleBinding', 'Service']);
   });
 });
 

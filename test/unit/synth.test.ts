@@ -15,7 +15,8 @@ const kindsIn = (text: string | undefined) => objectsInYaml(text ?? '').map((o) 
 describe('file layout', () => {
   test('the examples give one file per CR plus the shared file', () => {
     expect([...synthesize(exampleDocuments(), config).files.keys()]).toEqual([
-      'ai.agent.research.yaml', 'ai.clientpool.sandbox.yaml', 'ai.mcpserver.search.yaml', 'ai.modelapi.llama.yaml', SHARED_FILE,
+      'ai.agent.research.yaml', 'ai.clientpool.sandbox.yaml', 'ai.mcpserver.search.yaml', 'ai.modelapi.llama.yaml',
+      'ai.modelapi.llm-d-decode.yaml', 'ai.modelapi.qwen.yaml', 'ai.modelroute.llama-3-1-8b.yaml', SHARED_FILE,
     ]);
   });
 

@@ -13,6 +13,20 @@ export const MAX_POOL_NAME = 20;
 export const DNS_LABEL = '^[a-z]([-a-z0-9]*[a-z0-9])?$';
 export const DURATION = '^([0-9]{1,5}(h|m|s|ms)){1,4}$';
 const EXTENDED_RESOURCE = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
+/**
+ * Upper bounds of numbers. `format: int32` is enforced neither by the API server nor by ajv, so each
+ * number states its own maximum: a value beyond it would render an object the API server refuses.
+ */
+export const LIMITS = {
+  replicas: 10_000,
+  gpu: 64,
+  port: 65_535,
+  maxInstances: 10_000,
+  maxInstancesPerClient: 1_000,
+  tolerationSeconds: 2_147_483_647,
+  /** A quantity given as a number: beyond this JSON numbers lose integer precision. */
+  quantity: Number.MAX_SAFE_INTEGER,
+} as const;
 export const QUANTITY = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$';
 
 const str = (description: string, extra: Schema = {}): Schema => ({ type: 'string', description, ...extra });
@@ -26,7 +40,7 @@ const obj = (description: string, properties: Record<string, Schema>, required?:
 // sit beside it (pattern applies to strings, minimum to numbers).
 const quantity = (description: string): Schema => ({
   description, 'x-kubernetes-int-or-string': true,
-  anyOf: [{ type: 'integer' }, { type: 'string' }], minimum: 0, pattern: QUANTITY,
+  anyOf: [{ type: 'integer' }, { type: 'string' }], minimum: 0, maximum: LIMITS.quantity, pattern: QUANTITY,
 });
 
 const modelId: Schema = { type: 'string', minLength: 1, maxLength: 256 };
@@ -46,7 +60,7 @@ const labelSelector = obj('Label selector of the Services.', {
 const resources = obj('Compute resources of each replica.', {
   cpu: quantity('CPU request, e.g. "500m" or "8".'),
   memory: quantity('Memory request and limit, e.g. "1Gi".'),
-  gpu: int('Accelerators per replica; > 0 adds a limit on gpuResource and a matching toleration.', { minimum: 0, maximum: 64 }),
+  gpu: int('Accelerators per replica; > 0 adds a limit on gpuResource and a matching toleration.', { minimum: 0, maximum: LIMITS.gpu }),
   gpuResource: str('Extended resource name of the accelerator.', { default: 'nvidia.com/gpu', maxLength: 253, pattern: EXTENDED_RESOURCE }),
 });
 
@@ -55,7 +69,7 @@ const toleration = obj('A Pod toleration.', {
   operator: str('Exists or Equal.', { enum: ['Exists', 'Equal'] }),
   value: str('Taint value.', { maxLength: 63 }),
   effect: str('Taint effect.', { enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] }),
-  tolerationSeconds: { type: 'integer', format: 'int64', description: 'For NoExecute: how long the pod stays.' },
+  tolerationSeconds: { type: 'integer', format: 'int64', description: 'For NoExecute: how long the pod stays.', maximum: LIMITS.tolerationSeconds },
 });
 
 const envVar = obj('An environment variable of the container.', {
@@ -68,7 +82,7 @@ const envVar = obj('An environment variable of the container.', {
 
 const pool = obj('A group of replicas with its own resources, Deployment, Service and route weight.', {
   name: str('Pool name; part of the derived Deployment and Service names.', { minLength: 1, maxLength: MAX_POOL_NAME, pattern: DNS_LABEL }),
-  replicas: int('Replicas of this pool.', { minimum: 0, default: 1 }),
+  replicas: int('Replicas of this pool.', { minimum: 0, maximum: LIMITS.replicas, default: 1 }),
   resources,
   nodeSelector: stringMap('Node labels the pool is scheduled on.'),
   tolerations: { type: 'array', description: 'Tolerations of the pool.', items: toleration },
@@ -93,8 +107,8 @@ function workloadProperties(template: boolean): Record<string, Schema> {
     command: strings('Entrypoint override.'),
     args: strings('Arguments.'),
     env: { type: 'array', description: 'Environment variables.', items: envVar },
-    port: int('Container and Service port.', { minimum: 1, maximum: 65535, default: 8000 }),
-    ...(template ? {} : { replicas: int('Replicas (of the single default pool when pools is absent).', { minimum: 0, default: 1 }) }),
+    port: int('Container and Service port.', { minimum: 1, maximum: LIMITS.port, default: 8000 }),
+    ...(template ? {} : { replicas: int('Replicas (of the single default pool when pools is absent).', { minimum: 0, maximum: LIMITS.replicas, default: 1 }) }),
     resources,
     nodeSelector: stringMap('Node labels the pods are scheduled on.'),
     tolerations: { type: 'array', description: 'Pod tolerations.', items: toleration },
@@ -168,8 +182,8 @@ function specSchema(kind: Kind): Schema {
           secretRef: obj('Secret whose data maps clientId to apiKey.', { name: str('Secret name.', { minLength: 1, maxLength: 253 }) }, ['name']),
         }, ['secretRef']),
         idleTimeout: str('Idle instances are deleted after this long.', { pattern: DURATION, default: '30m' }),
-        maxInstancesPerClient: int('Instances one client may hold.', { minimum: 1, default: 3 }),
-        maxInstances: int('Instances the pool may hold.', { minimum: 1, default: 100 }),
+        maxInstancesPerClient: int('Instances one client may hold.', { minimum: 1, maximum: LIMITS.maxInstancesPerClient, default: 3 }),
+        maxInstances: int('Instances the pool may hold.', { minimum: 1, maximum: LIMITS.maxInstances, default: 100 }),
         gatewayRoute,
       }, ['template', 'apiKeys']);
     case 'ClientInstance':

@@ -28,6 +28,11 @@ export interface SynthResult {
   /** File name → YAML text; empty when there are errors. */
   readonly files: ReadonlyMap<string, string>;
   readonly errors: readonly SynthError[];
+  /**
+   * What renders but will not work as written, e.g. an Agent whose ModelAPI is not among the inputs (it
+   * may exist in the cluster, so this is no error).
+   */
+  readonly warnings: readonly SynthError[];
   /** Documents of other API groups that were passed over. */
   readonly skipped: readonly string[];
 }
@@ -53,6 +58,31 @@ function fileName(e: Entry): string {
   return `${e.namespace}.${String(e.doc.kind).toLowerCase()}.${e.doc.metadata.name}.yaml`;
 }
 
+/** A bounded piece of a document for messages: a string cut short, anything else "?". */
+function part(value: unknown): string {
+  return typeof value === 'string' ? (value.length > 64 ? `${value.slice(0, 64)}...` : value) : '?';
+}
+
+/** `Kind/name` of a document, for messages. */
+function objectLabel(doc: Record<string, any>): string {
+  return `${part(doc.kind)}/${part(doc.metadata?.name)}`;
+}
+
+/** References from Agents to ModelAPIs and MCPServers that are not among the inputs. */
+function danglingReferences(entries: readonly Entry[]): SynthError[] {
+  const present = new Set(entries.map((e) => `${e.namespace}/${e.doc.kind}/${e.doc.metadata?.name}`));
+  const missing = (e: Entry, kind: string, name: unknown, path: string): SynthError[] => (
+    typeof name !== 'string' || present.has(`${e.namespace}/${kind}/${name}`) ? [] : [{
+      source: e.source, object: objectLabel(e.doc), path,
+      message: `${kind} "${part(name)}" is not among the inputs in namespace "${part(e.namespace)}"; the Agent stays Ready=False until it exists`,
+    }]);
+  return entries.filter((e) => e.doc.kind === 'Agent').flatMap((e) => [
+    ...missing(e, 'ModelAPI', e.doc.spec?.modelAPI, 'spec.modelAPI'),
+    ...(Array.isArray(e.doc.spec?.mcpServers) ? e.doc.spec.mcpServers as unknown[] : [])
+      .flatMap((name, i) => missing(e, 'MCPServer', name, `spec.mcpServers[${i}]`)),
+  ]);
+}
+
 /** Renders every agentway CR among `docs`; other documents are skipped. */
 export function synthesize(docs: readonly SourceDocument[], config: RenderConfig): SynthResult {
   const errors: SynthError[] = [];
@@ -67,7 +97,7 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
     const key = `${namespace}/${doc.kind}/${name}`;
     const first = seen.get(key);
     if (first !== undefined) {
-      errors.push({ source, object: `${doc.kind}/${name}`, path: 'metadata.name', message: `duplicate of ${first}` });
+      errors.push({ source, object: objectLabel(doc), path: 'metadata.name', message: `duplicate of ${first}` });
       continue;
     }
     seen.set(key, source);
@@ -83,7 +113,7 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
     const doc: Record<string, any> = { ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } };
     const result = doc.kind === 'ModelRoute' ? modelRouteResult(doc) : render(doc, { config, clientPool });
     for (const err of result.errors) {
-      errors.push({ source: e.source, object: `${e.doc.kind ?? '?'}/${e.doc.metadata?.name ?? '?'}`, path: err.path, message: err.message });
+      errors.push({ source: e.source, object: objectLabel(e.doc), path: err.path, message: err.message });
     }
     // An object outside the CR's namespace (the route server's ReferenceGrant) may be rendered by several
     // CRs: it goes, once, into the shared file.
@@ -91,11 +121,11 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
     for (const o of result.objects) if (o.metadata.namespace !== e.namespace) shared.set(objectKey(o), o);
     files.set(fileName(e), toYaml(own));
   }
-  if (errors.length > 0) return { files: new Map(), errors, skipped };
+  if (errors.length > 0) return { files: new Map(), errors, skipped, warnings: [] };
 
   const sharedObjects = [...renderShared(config), ...[...shared.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o)];
   if (sharedObjects.length > 0) files.set(SHARED_FILE, toYaml(sharedObjects));
-  return { files, errors, skipped };
+  return { files, errors, skipped, warnings: danglingReferences(entries) };
 }
 
 /** A ModelRoute renders nothing: the router reads it as it is, so it is written out checked and defaulted. */

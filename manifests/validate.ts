@@ -62,8 +62,20 @@ function fieldPath(instancePath: string): string {
     .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
 }
 
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+/** Longest part of a user's string quoted back in a message. */
+const MAX_SHOWN = 64;
+
+/**
+ * A user's value, quoted in a message: bounded whatever the input (a string is cut short, a list or an
+ * object is only named), so that no input makes a message large or slow to build.
+ */
+export function show(value: unknown): string {
+  if (typeof value === 'string') {
+    return value.length <= MAX_SHOWN ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, MAX_SHOWN))}... (${value.length} characters)`;
+  }
+  if (Array.isArray(value)) return `a list of ${value.length} item(s)`;
+  if (value !== null && typeof value === 'object') return 'an object';
+  return String(value);
 }
 
 function fromAjv(e: ErrorObject): FieldError | undefined {
@@ -94,7 +106,7 @@ function duplicates<T>(items: readonly T[], key: (t: T) => string, path: (i: num
     const k = key(item);
     const j = first.get(k);
     if (j === undefined) { first.set(k, i); return []; }
-    return [{ path: path(i), message: `duplicate ${what} "${k}" (also at ${path(j)})` }];
+    return [{ path: path(i), message: `duplicate ${what} ${show(k)} (also at ${path(j)})` }];
   });
 }
 
@@ -106,6 +118,24 @@ function validatePools(kind: Kind, name: string, pools: readonly Pool[]): FieldE
       : [];
   });
   return [...duplicates(pools, (p) => p.name, (i) => `spec.pools[${i}].name`, 'pool name'), ...tooLong];
+}
+
+/**
+ * A container image reference as the distribution spec writes it: an optional registry host (and port),
+ * lower-case path components, an optional tag and an optional digest. Whitespace, control characters and
+ * anything outside ASCII, which a schema's `minLength` lets through and a kubelet then fails to pull, are
+ * refused here.
+ */
+const IMAGE_REFERENCE = new RegExp([
+  '^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?/)?',
+  '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*',
+  '(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?',
+  '(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$',
+].join(''));
+
+function validateImage(image: string | undefined, path: string): FieldError[] {
+  if (image === undefined || (image.length <= 4096 && IMAGE_REFERENCE.test(image))) return [];
+  return [{ path, message: `must be an image reference such as "ghcr.io/acme/agent:1.2" (no spaces or non-ASCII characters), got ${show(image)}` }];
 }
 
 const RESERVED_ENV: Partial<Record<Kind, readonly string[]>> = { Agent: ['MODEL_API_URL', 'MCP_SERVERS'] };
@@ -135,12 +165,16 @@ function semanticErrors(cr: AgentwayResource): FieldError[] {
   const name = cr.metadata.name;
   switch (cr.kind) {
     case 'ModelAPI':
-      return [...validateModelApi(cr), ...validatePools(cr.kind, name, cr.spec.pools ?? []), ...validateEnv(cr.kind, cr.spec, 'spec')];
+      return [
+        ...validateModelApi(cr), ...validateImage(cr.spec.image, 'spec.image'),
+        ...validatePools(cr.kind, name, cr.spec.pools ?? []), ...validateEnv(cr.kind, cr.spec, 'spec'),
+      ];
     case 'Agent': case 'MCPServer':
-      return [...validatePools(cr.kind, name, cr.spec.pools ?? []), ...validateEnv(cr.kind, cr.spec, 'spec')];
+      return [...validateImage(cr.spec.image, 'spec.image'), ...validatePools(cr.kind, name, cr.spec.pools ?? []), ...validateEnv(cr.kind, cr.spec, 'spec')];
     case 'ClientPool': {
       const s = cr.spec;
       return [
+        ...validateImage(s.template.image, 'spec.template.image'),
         ...validateEnv(cr.kind, s.template, 'spec.template'),
         ...(s.maxInstancesPerClient > s.maxInstances
           ? [{ path: 'spec.maxInstancesPerClient', message: `must not exceed spec.maxInstances (${s.maxInstances}), got ${s.maxInstancesPerClient}` }]

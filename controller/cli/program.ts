@@ -34,6 +34,7 @@ export function program(): Command {
       }
       for (const source of result.skipped) process.stderr.write(`${source}: skipped (not an agentway.dev resource)\n`);
       if (result.errors.length > 0) fail(result.errors.map(formatSynthError).join('\n'));
+      for (const w of result.warnings) process.stderr.write(`warning: ${formatSynthError(w)}\n`);
       process.stderr.write(`wrote ${result.files.size} file(s) to ${opts.output}\n`);
     });
 

@@ -7,6 +7,44 @@ import { SourceDocument, SynthError, SynthResult, synthesize } from '../../manif
 
 const YAML_FILE = /\.ya?ml$/;
 
+/**
+ * Most values one document may hold once its aliases are expanded. YAML aliases let a file of a kilobyte
+ * describe billions of values (each `*alias` repeats a whole subtree); the parser shares the subtree, but
+ * validation and rendering would walk every copy. A CR has a few hundred values.
+ */
+export const MAX_EXPANDED_VALUES = 100_000;
+
+/**
+ * The number of values `doc` holds with every alias expanded, counted without expanding anything (each
+ * shared subtree is sized once); `Infinity` past `budget` or when the document contains itself.
+ */
+export function expandedSize(doc: unknown, budget = MAX_EXPANDED_VALUES): number {
+  const sizes = new Map<object, number>();
+  const open = new Set<object>();
+  const size = (v: unknown): number => {
+    if (v === null || typeof v !== 'object') return 1;
+    const known = sizes.get(v);
+    if (known !== undefined) return known;
+    if (open.has(v)) return Infinity;
+    open.add(v);
+    let total = 1;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      total += size(child);
+      if (total > budget) break;
+    }
+    open.delete(v);
+    const capped = total > budget ? Infinity : total;
+    sizes.set(v, capped);
+    return capped;
+  };
+  try {
+    return size(doc);
+  } catch (err) {
+    if (err instanceof RangeError) return Infinity; // nested deeper than the stack
+    throw err;
+  }
+}
+
 /** Every YAML file named, or found below a named directory, in a stable order. */
 export async function yamlFiles(inputs: readonly string[]): Promise<string[]> {
   const out: string[] = [];
@@ -34,7 +72,17 @@ export async function readDocuments(files: readonly string[]): Promise<{ docs: S
       errors.push({ source: file, object: '?', path: '(yaml)', message: `${e.reason ?? e.message}${where}` });
       return;
     }
-    list.forEach((doc, i) => docs.push({ source: list.length > 1 ? `${file}#${i + 1}` : file, doc }));
+    list.forEach((doc, i) => {
+      const source = list.length > 1 ? `${file}#${i + 1}` : file;
+      if (expandedSize(doc) === Infinity) {
+        errors.push({
+          source, object: '?', path: '(yaml)',
+          message: `the document holds more than ${MAX_EXPANDED_VALUES} values once its aliases are expanded, or contains itself; refused`,
+        });
+        return;
+      }
+      docs.push({ source, doc });
+    });
   });
   return { docs, errors };
 }
@@ -56,7 +104,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 /** Reads `inputs`, renders them and, when nothing failed, writes the manifests into `outdir`. */
 export async function synthFiles(inputs: readonly string[], outdir: string, config: RenderConfig): Promise<SynthResult> {
   const { docs, errors } = await readDocuments(await yamlFiles(inputs));
-  if (errors.length > 0) return { files: new Map(), errors, skipped: [] };
+  if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
   const result = synthesize(docs, config);
   if (result.errors.length > 0) return result;
   await mkdir(outdir, { recursive: true });

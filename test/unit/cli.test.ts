@@ -63,6 +63,7 @@ beforeAll(async () => {
   writeCrs('own/lab/pool.yml', clientPool({}, 'sandbox', 'lab'), clientInstance({}, 'sandbox-acme-one', 'lab'));
   files.agent = writeCrs('agent.yaml', agent());
   files.mcp = writeCrs('mcp.yaml', mcpServer());
+  files.dangling = writeCrs('dangling.yaml', agent({ modelAPI: 'absent', mcpServers: ['search', 'gone'] }), mcpServer());
 
   const scenarios: Record<string, [string[], Record<string, string>?]> = {
     examples: [['synth', '-f', 'examples', '-o', out('examples')]],
@@ -81,6 +82,7 @@ beforeAll(async () => {
     help: [['--help']],
     unknownCommand: [['synthesise']],
     crds: [['crds']],
+    dangling: [['synth', '-f', files.dangling, '-o', out('dangling')]],
   };
   // As many at a time as there are CPUs: more only makes them fight over the CPUs.
   const queue = Object.entries(scenarios);
@@ -116,6 +118,14 @@ describe('agentway synth', () => {
   test('a bad CR exits non-zero with "file: Kind/name: field: reason" on stderr', () => {
     expect([runs.bad.code, runs.bad.stderr.split('\n')])
       .toEqual([1, expect.arrayContaining([`${files.bad}: Agent/broken: spec.replicas: must be >= 0, got -1`])]);
+  });
+
+  test('an Agent whose ModelAPI or MCPServer is not among the inputs renders, with a warning on stderr', () => {
+    expect([runs.dangling.code, runs.dangling.stderr.split('\n').filter((l) => l.startsWith('warning:'))]).toEqual([0, [
+      `warning: ${files.dangling}#1: Agent/research: spec.modelAPI: ModelAPI "absent" is not among the inputs in namespace "ai"; the Agent stays Ready=False until it exists`,
+      `warning: ${files.dangling}#1: Agent/research: spec.mcpServers[1]: MCPServer "gone" is not among the inputs in namespace "ai"; the Agent stays Ready=False until it exists`,
+    ]]);
+    expect(listDir(out('dangling'))).toContain('ai.agent.research.yaml');
   });
 
   test('a bad CR writes no files, not even those of the good CRs', () => {

@@ -177,6 +177,12 @@ export interface ModelRoute {
   readonly spec: ModelRouteSpec;
 }
 
+/**
+ * Set (to an RFC 3339 time) on a ModelAPI to have the controller ask its servers for `GET /v1/models` now,
+ * rather than at the next 30 s round; the model router's `POST /admin/discover` sets it.
+ */
+export const DISCOVER_AT_ANNOTATION = 'agentway.dev/discover-at';
+
 export const MODEL_ROUTE_INFO = { kind: 'ModelRoute', plural: 'modelroutes', singular: 'modelroute', shortNames: ['mroute'] } as const;
 
 export type MCPServerSpec = WorkloadSpec;

@@ -10,6 +10,7 @@ import { renderShared } from '../../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../../manifests/names.js';
 import { PART_OF_LABEL, applyObject, isSubset } from './apply.js';
 import { CapacityTracker, slimPod } from './capacity.js';
+import { ModelDiscovery } from './discovery.js';
 import { ApiEventRecorder } from '../kube/events.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
@@ -41,6 +42,8 @@ export interface ManagerOptions {
   /** Address the metrics and probe endpoints bind. @default every interface */
   readonly host?: string;
   readonly clock?: () => Date;
+  /** ModelAPIs' servers are asked for their models this often. @default 30 s */
+  readonly discoveryIntervalMs?: number;
   /** Called when leadership is lost after it was held; the default exits the process, as controller-runtime does. */
   readonly onLostLeadership?: () => void;
 }
@@ -75,6 +78,7 @@ export class Manager {
   private readonly elector?: LeaderElector;
   private readonly pods: Informer;
   private readonly capacity: CapacityTracker;
+  private readonly discovery: ModelDiscovery;
   private readonly servers: http.Server[] = [];
   private readonly workers: Promise<void>[] = [];
   private resyncTimer?: NodeJS.Timeout;
@@ -113,6 +117,7 @@ export class Manager {
       transform: slimPod,
     });
     this.capacity = new CapacityTracker(this.pods, (key) => this.queue.add(key), this.metrics, log, () => clock().getTime());
+    this.discovery = new ModelDiscovery({ client, modelApis: this.crs.get('ModelAPI')!, pods: this.pods, log, intervalMs: opts.discoveryIntervalMs });
     this.deps = {
       client, crs: this.crs, children: this.children, config: () => this.config, clock, log,
       events: new ApiEventRecorder(client, opts.identity, clock, log),
@@ -253,6 +258,7 @@ export class Manager {
     this.metrics.leader.set({ name: 'agentway' }, 1);
     void this.refreshGatewayFeatures().then(() => this.applyShared());
     for (let i = 0; i < (this.opts.workers ?? 4); i++) this.workers.push(this.worker());
+    this.discovery.start();
     this.resyncTimer = setInterval(() => {
       void this.refreshGatewayFeatures().then(() => this.applyShared());
       this.enqueueAll();
@@ -291,7 +297,7 @@ export class Manager {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queue.shutdown();
     this.capacity.stop();
-    await Promise.all(this.workers);
+    await Promise.all([...this.workers, this.discovery.stop()]);
     await this.elector?.release();
     await Promise.all(this.informers().map((i) => i.stop()));
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));

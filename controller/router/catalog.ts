@@ -12,7 +12,7 @@ import { LABELS, objectName } from '../../manifests/names.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { MODEL_ROUTE_TYPE, ResourceType, objectKey, ourType, typeOfKind } from '../kube/resources.js';
-import { address, matchesSelector, podReady, sliceAddresses } from './endpoints.js';
+import { address, matchesSelector, podReady, sliceAddresses } from '../kube/endpoints.js';
 import { ModelBackendInfo, RouteInfo, ServedModel } from './resolve.js';
 import { Endpoint } from './select.js';
 

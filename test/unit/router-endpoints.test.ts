@@ -1,5 +1,5 @@
 /** Endpoints of backends agentway does not run: selector matching and Service port → slice port by name. */
-import { matchesSelector, sliceAddresses } from '../../controller/router/endpoints.js';
+import { matchesSelector, sliceAddresses } from '../../controller/kube/endpoints.js';
 
 test('label selectors: matchLabels and every operator', () => {
   const labels = { 'llm-d.ai/role': 'decode', tier: 'gpu' };

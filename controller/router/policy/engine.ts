@@ -1,0 +1,177 @@
+/**
+ * The policy of one request, in the order the router applies it (DESIGN §9):
+ *   key (401) → model allow-list (403) → data class (400 on a bad header) → targets below the class dropped
+ *   (403, fail closed) → strategy order → limits (429) → cache → [router forwards] → settle, metrics, audit.
+ * Every refusal is returned as a value with its audit line already written; nothing here throws for a
+ * client's input.
+ */
+import { Usage } from '../providers/types.js';
+import { AuditContent, AuditRecord, AuditWriter, Decision, auditLine } from './audit.js';
+import { CACHE_HEADER, CachedResponse, DEFAULT_CACHE_TTL_MS, ResponseCache, cacheKey, cacheable } from './cache.js';
+import { costUsd, Pricing } from './cost.js';
+import { DATA_CLASS_HEADER, DataClass, filterByClass, requestClass } from './data-class.js';
+import { PolicyError, isPolicyError } from './errors.js';
+import { Client, ModelAccessIndex, authorizeModel } from './keys.js';
+import { ClientLimiter, Reservation, tokenEstimate } from './limits.js';
+import { LlmMetrics } from './metrics.js';
+import { Strategy, StrategyTarget, attemptOrder } from './strategies.js';
+
+/** A candidate ModelAPI (or ModelRoute target) as the policy sees it. */
+export interface PolicyTarget extends StrategyTarget {
+  /** `{namespace}/{modelapi}`. */
+  readonly id: string;
+  readonly dataClass: DataClass;
+  /** Provider type, or undefined for in-cluster inference. */
+  readonly provider?: string;
+  readonly pricing?: Pricing;
+}
+
+export interface PolicyRequest {
+  readonly requestId: string;
+  /** When the request arrived. */
+  readonly received: Date;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly model: string;
+  /** The `owned_by` asked for, or undefined. */
+  readonly engine?: string;
+  /** The body after routing-only fields are removed. */
+  readonly body: Record<string, unknown>;
+}
+
+export interface PolicyDeps {
+  /** The current key index (rebuilt by the router when ModelAccess objects or their Secrets change). */
+  readonly index: () => ModelAccessIndex;
+  readonly limiter: ClientLimiter;
+  readonly cache?: ResponseCache;
+  /** @default 5 minutes */
+  readonly cacheTtlMs?: number;
+  /** Completion tokens reserved when a request gives no max_tokens. @default 1024 */
+  readonly defaultCompletionTokens?: number;
+  readonly metrics?: LlmMetrics;
+  readonly audit?: AuditWriter;
+  /** Put prompt and completion text in audit lines. @default false */
+  readonly auditContent?: boolean;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /** Milliseconds (high resolution is fine) for latency. @default performance.now */
+  readonly now?: () => number;
+}
+
+/** A request let through: whom it is for, where it may go, what it holds. */
+export interface Admission<T extends PolicyTarget> {
+  readonly request: PolicyRequest;
+  readonly client: Client;
+  readonly dataClass: DataClass;
+  /** Every target that may receive this request's class. */
+  readonly eligible: readonly T[];
+  /** The eligible targets to try, in order (more than one only for `priority`). */
+  readonly targets: readonly T[];
+  readonly reservation: Reservation;
+  /** Set when the request may be answered from and stored in the cache. */
+  readonly cacheKey?: string;
+  readonly started: number;
+}
+
+/** How a forwarded request ended, for settling, metrics and the audit line. */
+export interface Outcome<T extends PolicyTarget> {
+  readonly status: number;
+  /** The target that answered (or failed last). */
+  readonly target?: T;
+  readonly usage?: Usage;
+  /** Targets tried and left before `target`. */
+  readonly fallbacks?: readonly T[];
+  /** Error code when it failed. */
+  readonly reason?: string;
+  readonly content?: AuditContent;
+}
+
+const header = (h: PolicyRequest['headers'], name: string): string | undefined => {
+  const v = h[name];
+  return Array.isArray(v) ? v.join(',') : v;
+};
+
+export class Policy {
+  private readonly now: () => number;
+
+  public constructor(private readonly deps: PolicyDeps) {
+    this.now = deps.now ?? (() => performance.now());
+  }
+
+  private record(req: PolicyRequest, started: number, fields: Omit<AuditRecord, 'time' | 'requestId' | 'model' | 'latencyMs'>, content?: AuditContent): void {
+    this.deps.metrics?.recordDecision(fields.decision);
+    if (!this.deps.audit) return;
+    const rec: AuditRecord = {
+      time: req.received.toISOString(), requestId: req.requestId, model: req.model,
+      ...(req.engine ? { engine: req.engine } : {}), ...fields, latencyMs: this.now() - started,
+    };
+    this.deps.audit.write(auditLine(rec, this.deps.auditContent ? content : undefined));
+  }
+
+  private refuse(req: PolicyRequest, started: number, error: PolicyError, client?: Client, dataClass?: DataClass): PolicyError {
+    this.record(req, started, {
+      client: client?.id ?? 'unknown', ...(dataClass ? { dataClass } : {}),
+      decision: error.status === 429 ? 'limited' : 'denied', reason: error.code, status: error.status,
+    }, { request: req.body });
+    return error;
+  }
+
+  /** Runs every check before forwarding; a refusal comes back as a PolicyError, already audited. */
+  public async admit<T extends PolicyTarget>(req: PolicyRequest, candidates: readonly T[], strategy: Strategy): Promise<Admission<T> | PolicyError> {
+    const started = this.now();
+    const client = this.deps.index().authenticate(header(req.headers, 'authorization'));
+    if (isPolicyError(client)) return this.refuse(req, started, client);
+    const notAllowed = authorizeModel(client, req.model);
+    if (notAllowed) return this.refuse(req, started, notAllowed, client);
+    const cls = requestClass(client.dataClass, req.headers[DATA_CLASS_HEADER]);
+    if (isPolicyError(cls)) return this.refuse(req, started, cls, client);
+    const eligible = filterByClass(candidates, cls, req.model);
+    if (isPolicyError(eligible)) return this.refuse(req, started, eligible, client, cls);
+    const estimate = tokenEstimate(req.body, this.deps.defaultCompletionTokens ?? 1024);
+    const targets = attemptOrder(strategy, eligible, {
+      random: this.deps.random ?? Math.random, promptTokens: estimate.prompt, completionTokens: estimate.completion,
+    });
+    const reservation = await this.deps.limiter.reserve(client, estimate.prompt + estimate.completion);
+    if (isPolicyError(reservation)) return this.refuse(req, started, reservation, client, cls);
+    const useCache = this.deps.cache !== undefined && cacheable(req.body, req.headers[CACHE_HEADER]);
+    return {
+      request: req, client, dataClass: cls, eligible, targets, reservation, started,
+      ...(useCache ? { cacheKey: cacheKey({ access: client.access, dataClass: cls, model: req.model, engine: req.engine ?? '', body: req.body }) } : {}),
+    };
+  }
+
+  /** A cached answer for an admitted request, or undefined. A hit is settled and audited here. */
+  public async cached<T extends PolicyTarget>(a: Admission<T>): Promise<CachedResponse | undefined> {
+    if (!a.cacheKey || !this.deps.cache) return undefined;
+    const hit = await this.deps.cache.get(a.cacheKey);
+    // An answer from a target that is no longer eligible (its class was lowered, it left the route) is a miss.
+    if (!hit || !a.eligible.some((t) => t.id === hit.backend)) return undefined;
+    await this.deps.limiter.settle(a.reservation, 0);
+    this.record(a.request, a.started, { client: a.client.id, dataClass: a.dataClass, decision: 'cached', target: hit.backend, status: hit.status });
+    return hit;
+  }
+
+  /** Stores a successful non-streaming answer of an admitted request that may be cached. */
+  public async store<T extends PolicyTarget>(a: Admission<T>, response: CachedResponse): Promise<void> {
+    if (!a.cacheKey || !this.deps.cache || response.status !== 200) return;
+    await this.deps.cache.set(a.cacheKey, response, this.deps.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS);
+  }
+
+  /** Settles the reservation on the real usage, counts tokens and cost, writes the audit line. */
+  public async finish<T extends PolicyTarget>(a: Admission<T>, o: Outcome<T>): Promise<void> {
+    const used = o.usage ? o.usage.promptTokens + o.usage.completionTokens : 0;
+    await this.deps.limiter.settle(a.reservation, used).catch(() => undefined);
+    const provider = o.target ? o.target.provider ?? 'in-cluster' : undefined;
+    const cost = o.usage ? costUsd(o.usage, o.target?.pricing) : undefined;
+    if (o.usage && o.target) this.deps.metrics?.recordUsage({ model: a.request.model, provider: provider!, client: a.client.id }, o.usage, cost ?? 0);
+    const decision: Decision = o.status < 400 ? 'routed' : 'failed';
+    this.record(a.request, a.started, {
+      client: a.client.id, dataClass: a.dataClass, decision,
+      ...(o.reason ? { reason: o.reason } : {}),
+      ...(o.target ? { target: o.target.id, provider } : {}),
+      status: o.status,
+      ...(o.usage ? { tokens: { prompt: o.usage.promptTokens, completion: o.usage.completionTokens, cached: o.usage.cachedTokens } } : {}),
+      ...(cost !== undefined ? { costUsd: cost } : {}),
+      ...(o.fallbacks && o.fallbacks.length > 0 ? { fallbacks: o.fallbacks.map((t) => t.id) } : {}),
+    }, o.content);
+  }
+}

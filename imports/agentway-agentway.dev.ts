@@ -2642,6 +2642,255 @@ export enum McpServerSpecPoolsTolerationsEffect {
 
 
 /**
+ * ModelAccess of agentway.dev.
+ *
+ * @schema ModelAccess
+ */
+export class ModelAccess extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "ModelAccess"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'agentway.dev/v1alpha1',
+    kind: 'ModelAccess',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "ModelAccess".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: ModelAccessProps): any {
+    return {
+      ...ModelAccess.GVK,
+      ...toJson_ModelAccessProps(props),
+    };
+  }
+
+  /**
+   * Defines a "ModelAccess" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: ModelAccessProps) {
+    super(scope, id, {
+      ...ModelAccess.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...ModelAccess.GVK,
+      ...toJson_ModelAccessProps(resolved),
+    };
+  }
+}
+
+/**
+ * ModelAccess of agentway.dev.
+ *
+ * @schema ModelAccess
+ */
+export interface ModelAccessProps {
+  /**
+   * @schema ModelAccess#metadata
+   */
+  readonly metadata?: ApiObjectMetadata;
+
+  /**
+   * Clients of the model router: keys, data class, allowed models and limits.
+   *
+   * @schema ModelAccess#spec
+   */
+  readonly spec: ModelAccessSpec;
+}
+
+/**
+ * Converts an object of type 'ModelAccessProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelAccessProps(obj: ModelAccessProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': obj.metadata,
+    'spec': toJson_ModelAccessSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Clients of the model router: keys, data class, allowed models and limits.
+ *
+ * @schema ModelAccessSpec
+ */
+export interface ModelAccessSpec {
+  /**
+   * API keys of the clients; they send Authorization: Bearer <apiKey>.
+   *
+   * @schema ModelAccessSpec#apiKeys
+   */
+  readonly apiKeys: ModelAccessSpecApiKeys;
+
+  /**
+   * Data class of the clients' requests; a request may raise it with x-agentway-data-class, never lower it.
+   *
+   * @schema ModelAccessSpec#dataClass
+   */
+  readonly dataClass?: ModelAccessSpecDataClass;
+
+  /**
+   * Models the clients may use; absent allows every model.
+   *
+   * @schema ModelAccessSpec#models
+   */
+  readonly models?: string[];
+
+  /**
+   * Per client, per minute; counted per replica, or across replicas with --redis-url.
+   *
+   * @schema ModelAccessSpec#limits
+   */
+  readonly limits?: ModelAccessSpecLimits;
+}
+
+/**
+ * Converts an object of type 'ModelAccessSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelAccessSpec(obj: ModelAccessSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'apiKeys': toJson_ModelAccessSpecApiKeys(obj.apiKeys),
+    'dataClass': obj.dataClass,
+    'models': obj.models?.map(y => y),
+    'limits': toJson_ModelAccessSpecLimits(obj.limits),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * API keys of the clients; they send Authorization: Bearer <apiKey>.
+ *
+ * @schema ModelAccessSpecApiKeys
+ */
+export interface ModelAccessSpecApiKeys {
+  /**
+   * Secret whose data maps clientId to apiKey.
+   *
+   * @schema ModelAccessSpecApiKeys#secretRef
+   */
+  readonly secretRef: ModelAccessSpecApiKeysSecretRef;
+}
+
+/**
+ * Converts an object of type 'ModelAccessSpecApiKeys' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelAccessSpecApiKeys(obj: ModelAccessSpecApiKeys | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'secretRef': toJson_ModelAccessSpecApiKeysSecretRef(obj.secretRef),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Data class of the clients' requests; a request may raise it with x-agentway-data-class, never lower it.
+ *
+ * @schema ModelAccessSpecDataClass
+ */
+export enum ModelAccessSpecDataClass {
+  /** public */
+  PUBLIC = "public",
+  /** internal */
+  INTERNAL = "internal",
+  /** confidential */
+  CONFIDENTIAL = "confidential",
+  /** restricted */
+  RESTRICTED = "restricted",
+}
+
+/**
+ * Per client, per minute; counted per replica, or across replicas with --redis-url.
+ *
+ * @schema ModelAccessSpecLimits
+ */
+export interface ModelAccessSpecLimits {
+  /**
+   * Requests per minute.
+   *
+   * @schema ModelAccessSpecLimits#requestsPerMinute
+   */
+  readonly requestsPerMinute?: number;
+
+  /**
+   * Prompt plus completion tokens per minute; max_tokens is reserved up front.
+   *
+   * @schema ModelAccessSpecLimits#tokensPerMinute
+   */
+  readonly tokensPerMinute?: number;
+}
+
+/**
+ * Converts an object of type 'ModelAccessSpecLimits' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelAccessSpecLimits(obj: ModelAccessSpecLimits | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'requestsPerMinute': obj.requestsPerMinute,
+    'tokensPerMinute': obj.tokensPerMinute,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Secret whose data maps clientId to apiKey.
+ *
+ * @schema ModelAccessSpecApiKeysSecretRef
+ */
+export interface ModelAccessSpecApiKeysSecretRef {
+  /**
+   * Secret name.
+   *
+   * @schema ModelAccessSpecApiKeysSecretRef#name
+   */
+  readonly name: string;
+}
+
+/**
+ * Converts an object of type 'ModelAccessSpecApiKeysSecretRef' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelAccessSpecApiKeysSecretRef(obj: ModelAccessSpecApiKeysSecretRef | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+
+/**
  * ModelAPI of agentway.dev.
  *
  * @schema ModelAPI
@@ -2841,6 +3090,27 @@ export interface ModelApiSpec {
   readonly backend?: ModelApiSpecBackend;
 
   /**
+   * An external provider the model router calls: no workload is rendered.
+   *
+   * @schema ModelApiSpec#provider
+   */
+  readonly provider?: ModelApiSpecProvider;
+
+  /**
+   * Highest data class this ModelAPI may receive. Default: restricted in the cluster, public for a provider.
+   *
+   * @schema ModelApiSpec#dataClass
+   */
+  readonly dataClass?: ModelApiSpecDataClass;
+
+  /**
+   * USD per million tokens; a missing price counts 0.
+   *
+   * @schema ModelApiSpec#pricing
+   */
+  readonly pricing?: ModelApiSpecPricing;
+
+  /**
    * The HTTPRoute that puts this resource behind the Gateway.
    *
    * @schema ModelApiSpec#gatewayRoute
@@ -2870,6 +3140,9 @@ export function toJson_ModelApiSpec(obj: ModelApiSpec | undefined): Record<strin
     'models': obj.models?.map(y => y),
     'ownedBy': obj.ownedBy,
     'backend': toJson_ModelApiSpecBackend(obj.backend),
+    'provider': toJson_ModelApiSpecProvider(obj.provider),
+    'dataClass': obj.dataClass,
+    'pricing': toJson_ModelApiSpecPricing(obj.pricing),
     'gatewayRoute': toJson_ModelApiSpecGatewayRoute(obj.gatewayRoute),
   };
   // filter undefined values
@@ -3210,6 +3483,126 @@ export function toJson_ModelApiSpecBackend(obj: ModelApiSpecBackend | undefined)
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
 /**
+ * An external provider the model router calls: no workload is rendered.
+ *
+ * @schema ModelApiSpecProvider
+ */
+export interface ModelApiSpecProvider {
+  /**
+   * Provider API.
+   *
+   * @schema ModelApiSpecProvider#type
+   */
+  readonly type: ModelApiSpecProviderType;
+
+  /**
+   * Base URL as the provider's SDK takes it: OpenAI-style and Ollama include /v1, Anthropic has none, Bedrock is the runtime endpoint.
+   *
+   * @schema ModelApiSpecProvider#url
+   */
+  readonly url: string;
+
+  /**
+   * AWS region (Bedrock).
+   *
+   * @schema ModelApiSpecProvider#region
+   */
+  readonly region?: string;
+
+  /**
+   * Provider model id sent in place of the one asked for.
+   *
+   * @schema ModelApiSpecProvider#model
+   */
+  readonly model?: string;
+
+  /**
+   * Secret key holding the API key (Bedrock: JSON {accessKeyId, secretAccessKey, sessionToken?} or accessKeyId:secretAccessKey).
+   *
+   * @schema ModelApiSpecProvider#credentialsSecretRef
+   */
+  readonly credentialsSecretRef?: ModelApiSpecProviderCredentialsSecretRef;
+}
+
+/**
+ * Converts an object of type 'ModelApiSpecProvider' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelApiSpecProvider(obj: ModelApiSpecProvider | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'type': obj.type,
+    'url': obj.url,
+    'region': obj.region,
+    'model': obj.model,
+    'credentialsSecretRef': toJson_ModelApiSpecProviderCredentialsSecretRef(obj.credentialsSecretRef),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Highest data class this ModelAPI may receive. Default: restricted in the cluster, public for a provider.
+ *
+ * @schema ModelApiSpecDataClass
+ */
+export enum ModelApiSpecDataClass {
+  /** public */
+  PUBLIC = "public",
+  /** internal */
+  INTERNAL = "internal",
+  /** confidential */
+  CONFIDENTIAL = "confidential",
+  /** restricted */
+  RESTRICTED = "restricted",
+}
+
+/**
+ * USD per million tokens; a missing price counts 0.
+ *
+ * @schema ModelApiSpecPricing
+ */
+export interface ModelApiSpecPricing {
+  /**
+   * Prompt tokens.
+   *
+   * @schema ModelApiSpecPricing#inputPer1M
+   */
+  readonly inputPer1M?: number;
+
+  /**
+   * Completion tokens.
+   *
+   * @schema ModelApiSpecPricing#outputPer1M
+   */
+  readonly outputPer1M?: number;
+
+  /**
+   * Prompt tokens read from the provider's cache.
+   *
+   * @schema ModelApiSpecPricing#cachedInputPer1M
+   */
+  readonly cachedInputPer1M?: number;
+}
+
+/**
+ * Converts an object of type 'ModelApiSpecPricing' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelApiSpecPricing(obj: ModelApiSpecPricing | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'inputPer1M': obj.inputPer1M,
+    'outputPer1M': obj.outputPer1M,
+    'cachedInputPer1M': obj.cachedInputPer1M,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
  * The HTTPRoute that puts this resource behind the Gateway.
  *
  * @schema ModelApiSpecGatewayRoute
@@ -3509,6 +3902,60 @@ export function toJson_ModelApiSpecBackendSelector(obj: ModelApiSpecBackendSelec
   const result = {
     'matchLabels': ((obj.matchLabels) === undefined) ? undefined : (Object.entries(obj.matchLabels).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {})),
     'matchExpressions': obj.matchExpressions?.map(y => toJson_ModelApiSpecBackendSelectorMatchExpressions(y)),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * Provider API.
+ *
+ * @schema ModelApiSpecProviderType
+ */
+export enum ModelApiSpecProviderType {
+  /** openai */
+  OPENAI = "openai",
+  /** anthropic */
+  ANTHROPIC = "anthropic",
+  /** bedrock */
+  BEDROCK = "bedrock",
+  /** ollama */
+  OLLAMA = "ollama",
+  /** openai-compatible */
+  OPENAI_HYPHEN_COMPATIBLE = "openai-compatible",
+}
+
+/**
+ * Secret key holding the API key (Bedrock: JSON {accessKeyId, secretAccessKey, sessionToken?} or accessKeyId:secretAccessKey).
+ *
+ * @schema ModelApiSpecProviderCredentialsSecretRef
+ */
+export interface ModelApiSpecProviderCredentialsSecretRef {
+  /**
+   * Secret name.
+   *
+   * @schema ModelApiSpecProviderCredentialsSecretRef#name
+   */
+  readonly name: string;
+
+  /**
+   * Key in the Secret.
+   *
+   * @schema ModelApiSpecProviderCredentialsSecretRef#key
+   */
+  readonly key: string;
+}
+
+/**
+ * Converts an object of type 'ModelApiSpecProviderCredentialsSecretRef' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_ModelApiSpecProviderCredentialsSecretRef(obj: ModelApiSpecProviderCredentialsSecretRef | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'name': obj.name,
+    'key': obj.key,
   };
   // filter undefined values
   return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});

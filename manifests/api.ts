@@ -141,7 +141,57 @@ export interface ModelAPISpec extends Omit<WorkloadSpec, 'image'> {
   readonly ownedBy?: string;
   /** Serve through model servers agentway does not run; no Deployment or Service is rendered. */
   readonly backend?: ModelBackend;
+  /** An external provider reached by the model router; no workload is rendered. */
+  readonly provider?: ModelProvider;
+  /** Highest data class the ModelAPI may receive. Default: restricted in the cluster, public for a provider. */
+  readonly dataClass?: DataClass;
+  /** USD per million tokens, for cost metrics and the `cheapest` strategy. */
+  readonly pricing?: Pricing;
 }
+
+export type ProviderType = 'openai' | 'anthropic' | 'bedrock' | 'ollama' | 'openai-compatible';
+export const PROVIDER_TYPES: readonly ProviderType[] = ['openai', 'anthropic', 'bedrock', 'ollama', 'openai-compatible'];
+
+/** An external provider (DESIGN §9). */
+export interface ModelProvider {
+  readonly type: ProviderType;
+  /** Base URL as the provider's own SDK takes it. */
+  readonly url: string;
+  /** AWS region (Bedrock). */
+  readonly region?: string;
+  /** The provider's model id, sent in place of the one asked for. */
+  readonly model?: string;
+  /** Secret key holding the credential; none for Ollama. */
+  readonly credentialsSecretRef?: { readonly name: string; readonly key: string };
+}
+
+export type DataClass = 'public' | 'internal' | 'confidential' | 'restricted';
+export const DATA_CLASSES: readonly DataClass[] = ['public', 'internal', 'confidential', 'restricted'];
+
+export interface Pricing {
+  readonly inputPer1M?: number;
+  readonly outputPer1M?: number;
+  readonly cachedInputPer1M?: number;
+}
+
+/** Clients of the model router: their keys, data class, allowed models and limits (DESIGN §9). Renders nothing. */
+export interface ModelAccessSpec {
+  /** Secret whose data maps clientId to apiKey. */
+  readonly apiKeys: { readonly secretRef: { readonly name: string } };
+  readonly dataClass: DataClass;
+  /** Models the clients may use; absent = every model. */
+  readonly models?: readonly string[];
+  readonly limits?: { readonly requestsPerMinute?: number; readonly tokensPerMinute?: number };
+}
+
+export interface ModelAccess {
+  readonly apiVersion: typeof API_VERSION;
+  readonly kind: 'ModelAccess';
+  readonly metadata: ObjectMeta;
+  readonly spec: ModelAccessSpec;
+}
+
+export const MODEL_ACCESS_INFO = { kind: 'ModelAccess', plural: 'modelaccesses', singular: 'modelaccess', shortNames: ['maccess'] } as const;
 
 /** A model a ModelAPI's servers reported on `GET /v1/models`. */
 export interface DiscoveredModel {

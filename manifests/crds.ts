@@ -2,7 +2,7 @@
  * Our CustomResourceDefinitions, defined once. The same OpenAPI schemas serve the API server (as CRDs)
  * and the synth path (validated and defaulted with ajv in validate.ts), so both see identical defaults.
  */
-import { ALL_KINDS, GROUP, KINDS, Kind, MODEL_ROUTE_INFO, VERSION } from './api.js';
+import { ALL_KINDS, DATA_CLASSES, GROUP, KINDS, Kind, MODEL_ACCESS_INFO, MODEL_ROUTE_INFO, PROVIDER_TYPES, VERSION } from './api.js';
 
 export type Schema = Record<string, unknown>;
 
@@ -44,6 +44,12 @@ const quantity = (description: string): Schema => ({
 });
 
 const modelId: Schema = { type: 'string', minLength: 1, maxLength: 256 };
+export const HTTP_URL = '^https?://[^\\s/?#]+([/?#][^\\s]*)?$';
+const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+const price = (description: string): Schema => ({ type: 'number', description, minimum: 0, maximum: 1000000 });
+const pricing = obj('USD per million tokens; a missing price counts 0.', {
+  inputPer1M: price('Prompt tokens.'), outputPer1M: price('Completion tokens.'), cachedInputPer1M: price('Prompt tokens read from the provider\'s cache.'),
+});
 
 const labelSelector = obj('Label selector of the Services.', {
   matchLabels: stringMap('Labels a Service must carry.'),
@@ -171,6 +177,18 @@ function specSchema(kind: Kind): Schema {
           selector: labelSelector,
           port: int('Service port; mapped to each EndpointSlice port by the port name.', { minimum: 1, maximum: 65535 }),
         }, ['selector', 'port']),
+        provider: obj('An external provider the model router calls: no workload is rendered.', {
+          type: str('Provider API.', { enum: [...PROVIDER_TYPES] }),
+          url: str('Base URL as the provider\'s SDK takes it: OpenAI-style and Ollama include /v1, Anthropic has none, Bedrock is the runtime endpoint.', { pattern: HTTP_URL, maxLength: 2048 }),
+          region: str('AWS region (Bedrock).', { pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$', maxLength: 32 }),
+          model: str('Provider model id sent in place of the one asked for.', { minLength: 1, maxLength: 256 }),
+          credentialsSecretRef: obj('Secret key holding the API key (Bedrock: JSON {accessKeyId, secretAccessKey, sessionToken?} or accessKeyId:secretAccessKey).', {
+            name: str('Secret name.', { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN }),
+            key: str('Key in the Secret.', { minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' }),
+          }, ['name', 'key']),
+        }, ['type', 'url']),
+        dataClass: str('Highest data class this ModelAPI may receive. Default: restricted in the cluster, public for a provider.', { enum: [...DATA_CLASSES] }),
+        pricing,
         gatewayRoute,
       });
     case 'MCPServer':
@@ -232,6 +250,7 @@ function printerColumns(kind: Kind): Schema[] {
   }
   if (kind === 'ModelAPI') {
     return [ready, { name: 'Models', type: 'string', jsonPath: '.spec.models' }, { name: 'Engine', type: 'string', jsonPath: '.spec.ownedBy' },
+      { name: 'Provider', type: 'string', jsonPath: '.spec.provider.type' }, { name: 'Class', type: 'string', priority: 1, jsonPath: '.spec.dataClass' },
       { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
       { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' }, age];
   }
@@ -311,7 +330,54 @@ export function modelRouteCrd(): Record<string, any> {
   };
 }
 
+/** The ModelAccess schema: the clients of the model router. It renders nothing but read access to its Secret. */
+export function modelAccessSchema(): Schema {
+  return obj('ModelAccess of agentway.dev.', {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object', properties: { name: { type: 'string', maxLength: MAX_NAME - 'modelaccess--api-keys'.length, pattern: DNS_LABEL } } },
+    spec: obj('Clients of the model router: keys, data class, allowed models and limits.', {
+      apiKeys: obj('API keys of the clients; they send Authorization: Bearer <apiKey>.', {
+        secretRef: obj('Secret whose data maps clientId to apiKey.', { name: str('Secret name.', { minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN }) }, ['name']),
+      }, ['secretRef']),
+      dataClass: str('Data class of the clients\' requests; a request may raise it with x-agentway-data-class, never lower it.', { enum: [...DATA_CLASSES], default: 'internal' }),
+      models: { ...strings('Models the clients may use; absent allows every model.', modelId), maxItems: 256 },
+      limits: obj('Per client, per minute; counted per replica, or across replicas with --redis-url.', {
+        requestsPerMinute: int('Requests per minute.', { minimum: 1, maximum: 1000000000 }),
+        tokensPerMinute: int('Prompt plus completion tokens per minute; max_tokens is reserved up front.', { minimum: 1, maximum: 2000000000 }),
+      }),
+    }, ['apiKeys']),
+  }, ['spec']);
+}
+
+/** The ModelAccess CustomResourceDefinition. */
+export function modelAccessCrd(): Record<string, any> {
+  const info = MODEL_ACCESS_INFO;
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${info.plural}.${GROUP}`, labels: { 'app.kubernetes.io/name': 'agentway', 'app.kubernetes.io/part-of': 'agentway' } },
+    spec: {
+      group: GROUP,
+      names: { kind: info.kind, listKind: `${info.kind}List`, plural: info.plural, singular: info.singular, shortNames: [...info.shortNames], categories: ['agentway'] },
+      scope: 'Namespaced',
+      versions: [{
+        name: VERSION, served: true, storage: true,
+        schema: { openAPIV3Schema: modelAccessSchema() },
+        additionalPrinterColumns: [
+          { name: 'Class', type: 'string', jsonPath: '.spec.dataClass' },
+          { name: 'Keys', type: 'string', jsonPath: '.spec.apiKeys.secretRef.name' },
+          { name: 'RPM', type: 'integer', jsonPath: '.spec.limits.requestsPerMinute' },
+          { name: 'TPM', type: 'integer', jsonPath: '.spec.limits.tokensPerMinute' },
+          { name: 'Models', type: 'string', priority: 1, jsonPath: '.spec.models' },
+          age,
+        ],
+      }],
+    },
+  };
+}
+
 /** All our CRDs, in a fixed order. */
 export function crdObjects(): Array<Record<string, any>> {
-  return [...ALL_KINDS.map(crdObject), modelRouteCrd()];
+  return [...ALL_KINDS.map(crdObject), modelRouteCrd(), modelAccessCrd()];
 }

@@ -5,7 +5,7 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, ModelAPI, Pool, Resources,
+  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, ModelAPI, ModelAccess, Pool, Resources,
   WorkloadResource, WorkloadSpec, EnvVar,
 } from './api.js';
 import { RenderConfig, RenderEnv } from './config.js';
@@ -16,6 +16,7 @@ import { Route, RouteBackend, RouteProps } from './route.js';
 import { validateResource } from './validate.js';
 import { computeWeights } from './weights.js';
 import { WorkloadPool } from './workload.js';
+import { ROUTER_NAME } from './router-install.js';
 
 /** A pool as rendered: what the controller needs to observe its capacity. */
 export interface RenderedPool {
@@ -80,9 +81,9 @@ function resolvePools(spec: Omit<WorkloadSpec, 'image'>): { pools: readonly Reso
 
 const gpuOf = (r: Resources | undefined) => r?.gpu ?? 0;
 
-/** Whether a CR runs no workload of its own: a ModelAPI whose servers are found through `backend`. */
+/** Whether a CR runs no workload of its own: a ModelAPI served through `backend` or by an external `provider`. */
 export function runsNoWorkload(cr: WorkloadResource): boolean {
-  return cr.kind === 'ModelAPI' && cr.spec.backend !== undefined;
+  return cr.kind === 'ModelAPI' && (cr.spec.backend !== undefined || cr.spec.provider !== undefined);
 }
 
 /** The pools a workload CR runs, named as render names their Deployments and Services. */
@@ -117,7 +118,15 @@ class WorkloadChart extends Chart {
     const namespace = cr.metadata.namespace ?? 'default';
     const labels = instanceLabels(kind, name);
     const extraEnv = cr.kind === 'Agent' ? agentEnv(cr, namespace, config) : [];
-    // A ModelAPI with `backend` is served by model servers agentway does not run: the router reaches them.
+    // The router injects a provider's credential: it may read that one Secret, and no other.
+    const credentials = cr.kind === 'ModelAPI' ? cr.spec.provider?.credentialsSecretRef : undefined;
+    if (credentials) {
+      new ApiKeyAccess(this, 'credentials', {
+        name: `${objectName(kind, name)}-credentials`, namespace, labels, secretName: credentials.name,
+        serviceAccount: { name: ROUTER_NAME, namespace: config.router.namespace },
+      });
+    }
+    // A ModelAPI with `backend` or `provider` is served by servers agentway does not run: the router reaches them.
     if (runsNoWorkload(cr)) return;
     const { pools, explicit } = resolvePools(spec);
 
@@ -263,6 +272,21 @@ class ClientInstanceChart extends Chart {
       backends: [{ service: objName, port: t.port, weight: 1 }],
     });
   }
+}
+
+/** The Role and RoleBinding that let the model router read a ModelAccess's key Secret, and nothing else. */
+export function modelAccessGrant(access: ModelAccess, config: RenderConfig): KubeObject[] {
+  const app = newApp();
+  const chart = new Chart(app, `ModelAccess-${access.metadata.name}`);
+  const namespace = access.metadata.namespace ?? 'default';
+  new ApiKeyAccess(chart, 'api-keys', {
+    name: `modelaccess-${access.metadata.name}-api-keys`, namespace, secretName: access.spec.apiKeys.secretRef.name,
+    labels: {
+      [LABELS.name]: 'modelaccess', [LABELS.instance]: `modelaccess-${access.metadata.name}`, [LABELS.component]: 'ModelAccess', [LABELS.managedBy]: MANAGED_BY,
+    },
+    serviceAccount: { name: ROUTER_NAME, namespace: config.router.namespace },
+  });
+  return chart.toJson() as KubeObject[];
 }
 
 function newApp(): App {

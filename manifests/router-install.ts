@@ -14,9 +14,9 @@ export const ROUTER_NAME = 'agentway-router';
 export const ROUTER_METRICS_PORT = 8082;
 const READ = ['get', 'list', 'watch'];
 
-/** What the router reads: ModelAPIs and ModelRoutes, the pods behind rendered pools, Services and their EndpointSlices. */
+/** What the router reads: ModelAPIs, ModelRoutes and ModelAccesses (their key Secrets and providers' credentials through Roles rendered with them), the pods behind rendered pools, Services and their EndpointSlices. */
 export const ROUTER_RULES: k8s.PolicyRule[] = [
-  { apiGroups: [GROUP], resources: ['modelapis', 'modelroutes'], verbs: READ },
+  { apiGroups: [GROUP], resources: ['modelapis', 'modelroutes', 'modelaccesses'], verbs: READ },
   { apiGroups: [''], resources: ['pods', 'services'], verbs: READ },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
 ];

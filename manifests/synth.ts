@@ -6,8 +6,8 @@
 import { dump } from 'js-yaml';
 import { ClientPool, GROUP, KubeObject } from './api.js';
 import { RenderConfig } from './config.js';
-import { RenderResult, render, renderShared } from './render.js';
-import { validateModelRoute } from './validate.js';
+import { RenderResult, modelAccessGrant, render, renderShared } from './render.js';
+import { validateModelAccess, validateModelRoute } from './validate.js';
 
 /** A document read from an input file. */
 export interface SourceDocument {
@@ -111,7 +111,7 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
   for (const e of entries) {
     const clientPool = e.doc.kind === 'ClientInstance' ? pools.get(`${e.namespace}/${e.doc.spec?.pool}`) : undefined;
     const doc: Record<string, any> = { ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } };
-    const result = doc.kind === 'ModelRoute' ? modelRouteResult(doc) : render(doc, { config, clientPool });
+    const result = doc.kind === 'ModelRoute' ? modelRouteResult(doc) : doc.kind === 'ModelAccess' ? modelAccessResult(doc, config) : render(doc, { config, clientPool });
     for (const err of result.errors) {
       errors.push({ source: e.source, object: objectLabel(e.doc), path: err.path, message: err.message });
     }
@@ -132,6 +132,16 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
 function modelRouteResult(doc: unknown): Pick<RenderResult, 'objects' | 'errors'> {
   const { resource, errors } = validateModelRoute(doc);
   return { objects: resource ? [resource as unknown as KubeObject] : [], errors };
+}
+
+/**
+ * A ModelAccess is read by the router as it is; besides it, synth writes the Role and RoleBinding that let
+ * the router read its key Secret, and nothing else.
+ */
+function modelAccessResult(doc: unknown, config: RenderConfig): Pick<RenderResult, 'objects' | 'errors'> {
+  const { resource, errors } = validateModelAccess(doc);
+  if (!resource) return { objects: [], errors };
+  return { objects: [resource as unknown as KubeObject, ...modelAccessGrant(resource, config)], errors };
 }
 
 /** `file: Kind/name: field: reason`, the form every CLI error about a CR takes. */

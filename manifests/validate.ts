@@ -5,9 +5,9 @@
  */
 import { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import {
-  ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, ModelAPI, ModelRoute, Pool, WorkloadSpec, isKind,
+  ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, ModelAPI, ModelAccess, ModelProvider, ModelRoute, Pool, WorkloadSpec, isKind,
 } from './api.js';
-import { DNS_LABEL, DURATION, MAX_NAME, QUANTITY, Schema, modelRouteSchema, openApiSchema } from './crds.js';
+import { DNS_LABEL, DURATION, HTTP_URL, MAX_NAME, QUANTITY, Schema, modelAccessSchema, modelRouteSchema, openApiSchema } from './crds.js';
 import { poolObjectName } from './names.js';
 
 export interface ValidationResult {
@@ -20,6 +20,7 @@ const FRIENDLY_PATTERNS: Record<string, string> = {
   [DURATION]: 'must be a duration such as "30s", "5m" or "1h30m"',
   [DNS_LABEL]: 'must be a DNS-1035 label: lower-case letters, digits and "-", starting with a letter',
   '^/': 'must start with "/"',
+  [HTTP_URL]: 'must be an http or https URL',
   [QUANTITY]: 'must be a Kubernetes quantity such as "500m", "8" or "64Gi"',
 };
 
@@ -42,12 +43,12 @@ function strictSchema(schema: Schema): Schema {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, validateFormats: false, verbose: true });
-const validators = new Map<Kind | 'ModelRoute', ValidateFunction>();
+const validators = new Map<Kind | 'ModelRoute' | 'ModelAccess', ValidateFunction>();
 
-function validatorFor(kind: Kind | 'ModelRoute'): ValidateFunction {
+function validatorFor(kind: Kind | 'ModelRoute' | 'ModelAccess'): ValidateFunction {
   let v = validators.get(kind);
   if (!v) {
-    const crd = (kind === 'ModelRoute' ? modelRouteSchema() : openApiSchema(kind)) as { properties: Record<string, Schema> };
+    const crd = (kind === 'ModelRoute' ? modelRouteSchema() : kind === 'ModelAccess' ? modelAccessSchema() : openApiSchema(kind)) as { properties: Record<string, Schema> };
     // Only what the user writes is checked: metadata stays open but for its name, status is ignored.
     const { metadata, spec } = crd.properties;
     v = ajv.compile({ type: 'object', required: ['spec'], properties: { metadata, spec: strictSchema(spec) } });
@@ -152,13 +153,30 @@ function validateEnv(kind: Kind, spec: Pick<WorkloadSpec, 'env'>, base: string):
   ];
 }
 
-/** A ModelAPI runs a workload (image required) or names model servers it does not run (backend); not both. */
+/**
+ * A ModelAPI runs a workload (image required), names model servers it does not run (backend), or calls an
+ * external provider (provider); exactly one of the three.
+ */
 function validateModelApi(cr: ModelAPI): FieldError[] {
   const s = cr.spec;
   const models = duplicates(s.models ?? [], (m) => m, (i) => `spec.models[${i}]`, 'model');
-  if (!s.backend) return [...(s.image ? [] : [{ path: 'spec.image', message: 'is required unless spec.backend is set' }]), ...models];
+  if (s.backend && s.provider) return [{ path: 'spec.provider', message: 'set backend or provider, not both' }, ...models];
+  if (!s.backend && !s.provider) return [...(s.image ? [] : [{ path: 'spec.image', message: 'is required unless spec.backend or spec.provider is set' }]), ...models];
+  const field = s.backend ? 'backend' : 'provider';
   const unused = (['image', 'command', 'args', 'env', 'pools', 'health'] as const).filter((f) => s[f] !== undefined);
-  return [...unused.map((f) => ({ path: `spec.${f}`, message: 'must not be set with spec.backend: the ModelAPI runs no workload' })), ...models];
+  return [
+    ...unused.map((f) => ({ path: `spec.${f}`, message: `must not be set with spec.${field}: the ModelAPI runs no workload` })),
+    ...(s.provider ? validateProvider(s.provider, s.models) : []),
+    ...models,
+  ];
+}
+
+function validateProvider(p: ModelProvider, models: readonly string[] | undefined): FieldError[] {
+  return [
+    ...(p.type !== 'ollama' && !p.credentialsSecretRef ? [{ path: 'spec.provider.credentialsSecretRef', message: `is required for provider type ${p.type}` }] : []),
+    ...(p.type === 'bedrock' && !p.region ? [{ path: 'spec.provider.region', message: 'is required for provider type bedrock' }] : []),
+    ...(!models || models.length === 0 ? [{ path: 'spec.models', message: 'must name the model ids clients ask this provider for' }] : []),
+  ];
 }
 
 function semanticErrors(cr: AgentwayResource): FieldError[] {
@@ -217,6 +235,27 @@ export function validateModelRoute(input: unknown): ModelRouteValidation {
   const errors = route.spec.targets.flatMap((t, i) => ((t.modelAPI === undefined) === (t.service === undefined)
     ? [{ path: `spec.targets[${i}]`, message: 'set exactly one of modelAPI and service' }] : []));
   return errors.length > 0 ? { errors } : { resource: route, errors: [] };
+}
+
+export interface ModelAccessValidation {
+  /** The ModelAccess with defaults applied; present only when there are no errors. */
+  readonly resource?: ModelAccess;
+  readonly errors: readonly FieldError[];
+}
+
+/** Checks a ModelAccess (schema, then: the allow-list names each model once). */
+export function validateModelAccess(input: unknown): ModelAccessValidation {
+  const raw = input as Record<string, any> | undefined;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { errors: [{ path: '', message: 'must be an object' }] };
+  if (raw.apiVersion !== API_VERSION) return { errors: [{ path: 'apiVersion', message: `must be ${API_VERSION}, got ${show(raw.apiVersion)}` }] };
+  if (raw.kind !== 'ModelAccess') return { errors: [{ path: 'kind', message: `must be ModelAccess, got ${show(raw.kind)}` }] };
+  if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
+  const cr = structuredClone(raw);
+  const validate = validatorFor('ModelAccess');
+  if (!validate(cr)) return { errors: schemaErrors(validate) };
+  const access = cr as ModelAccess;
+  const errors = duplicates(access.spec.models ?? [], (m) => m, (i) => `spec.models[${i}]`, 'model');
+  return errors.length > 0 ? { errors } : { resource: access, errors: [] };
 }
 
 /**

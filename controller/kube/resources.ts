@@ -1,5 +1,5 @@
 /** The API resources agentway reads and writes, and their REST paths. */
-import { API_VERSION, KINDS, Kind, MODEL_ROUTE_INFO } from '../../manifests/api.js';
+import { API_VERSION, KINDS, Kind, MODEL_ACCESS_INFO, MODEL_ROUTE_INFO } from '../../manifests/api.js';
 
 export interface ResourceType {
   readonly apiVersion: string;
@@ -32,9 +32,12 @@ const BUILTIN: readonly ResourceType[] = [
 /** ModelRoutes render nothing: the model router reads them as they are. */
 export const MODEL_ROUTE_TYPE: ResourceType = { apiVersion: API_VERSION, kind: MODEL_ROUTE_INFO.kind, plural: MODEL_ROUTE_INFO.plural, namespaced: true };
 
+/** ModelAccesses render nothing in the cluster: the model router reads them as they are. */
+export const MODEL_ACCESS_TYPE: ResourceType = { apiVersion: API_VERSION, kind: MODEL_ACCESS_INFO.kind, plural: MODEL_ACCESS_INFO.plural, namespaced: true };
+
 const OURS: readonly ResourceType[] = [...(Object.keys(KINDS) as Kind[]).map((kind) => ({
   apiVersion: API_VERSION, kind, plural: KINDS[kind].plural, namespaced: true,
-})), MODEL_ROUTE_TYPE];
+})), MODEL_ROUTE_TYPE, MODEL_ACCESS_TYPE];
 
 const BY_KIND = new Map([...BUILTIN, ...OURS].map((t) => [`${t.apiVersion}/${t.kind}`, t]));
 

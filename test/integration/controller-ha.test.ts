@@ -242,7 +242,7 @@ describe('the installed ServiceAccount and RBAC', () => {
 
   test('the CRDs of the install are the ones installed', async () => {
     const crds = renderInstall().filter((o) => o.kind === 'CustomResourceDefinition');
-    expect(crds.map((c) => c.metadata.name).sort()).toEqual(['agents', 'clientinstances', 'clientpools', 'mcpservers', 'modelapis', 'modelroutes'].map((p) => `${p}.agentway.dev`));
+    expect(crds.map((c) => c.metadata.name).sort()).toEqual(['agents', 'clientinstances', 'clientpools', 'mcpservers', 'modelaccesses', 'modelapis', 'modelroutes'].map((p) => `${p}.agentway.dev`));
     for (const crd of crds) {
       const live = await kube.request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
       expect(mismatches(crdForKube120(crd as Obj).spec, live.spec)).toEqual([]);

@@ -216,7 +216,7 @@ describe('agentway', () => {
     expect(runs.unknownCommand.code).not.toBe(0);
   });
 
-  test('crds prints the six CustomResourceDefinitions', () => {
+  test('crds prints the seven CustomResourceDefinitions', () => {
     const docs: CR[] = objectsInYaml(runs.crds.stdout);
     expect([runs.crds.code, docs.map((d) => `${d.kind} ${d.metadata.name}`)]).toEqual([0, [
       'CustomResourceDefinition agents.agentway.dev',
@@ -225,12 +225,13 @@ describe('agentway', () => {
       'CustomResourceDefinition clientpools.agentway.dev',
       'CustomResourceDefinition clientinstances.agentway.dev',
       'CustomResourceDefinition modelroutes.agentway.dev',
+      'CustomResourceDefinition modelaccesses.agentway.dev',
     ]]);
   });
 
-  test('crds output has a spec schema for every kind and a status subresource for every kind but ModelRoute', () => {
+  test('crds output has a spec schema for every kind and a status subresource for every kind but ModelRoute and ModelAccess', () => {
     const docs: Json[] = objectsInYaml(runs.crds.stdout);
     expect(docs.map((d) => [d.spec.versions[0].subresources, d.spec.versions[0].schema.openAPIV3Schema.properties.spec.type]))
-      .toEqual([...Array(5).fill([{ status: {} }, 'object']), [undefined, 'object']]);
+      .toEqual([...Array(5).fill([{ status: {} }, 'object']), [undefined, 'object'], [undefined, 'object']]);
   });
 });

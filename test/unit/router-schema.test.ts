@@ -18,7 +18,7 @@ test('a ModelAPI with backend needs no image and renders no Deployment or Servic
 
 test('a ModelAPI without backend still needs an image', () => {
   const { errors } = validateResource(resource('ModelAPI', 'llama', { models: ['llama'] }));
-  expect(errors).toEqual([{ path: 'spec.image', message: 'is required unless spec.backend is set' }]);
+  expect(errors).toEqual([{ path: 'spec.image', message: 'is required unless spec.backend or spec.provider is set' }]);
 });
 
 test('workload fields next to backend are reported at their paths', () => {

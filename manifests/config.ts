@@ -1,5 +1,6 @@
 /** What render needs beyond the CR: controller configuration and facts the controller read from the cluster. */
 import { ClientPool, TimeoutKey } from './api.js';
+import { SchedulingPolicy } from './scheduling-policy.js';
 
 export interface GatewayConfig {
   /** @default 'agentway-gateway' */
@@ -55,6 +56,8 @@ export interface RenderConfig {
   readonly defaultTimeouts: Readonly<Record<TimeoutKey, string>>;
   readonly routeServer: RouteServerConfig;
   readonly router: RouterConfig;
+  /** Where CRs may ask to be scheduled. @default no restriction */
+  readonly policy: SchedulingPolicy;
 }
 
 export interface RenderEnv {
@@ -76,6 +79,7 @@ export interface ConfigOverrides {
   readonly routeServer?: Partial<RouteServerConfig>;
   readonly traefik?: Partial<TraefikConfig>;
   readonly router?: Partial<RouterConfig>;
+  readonly policy?: SchedulingPolicy;
 }
 
 /** A complete RenderConfig: the defaults above, with `overrides` on top. */
@@ -97,6 +101,7 @@ export function renderConfig(overrides: ConfigOverrides = {}): RenderConfig {
     traefik: { enabled: false, entryPoints: ['web'], ...stripUndefined(overrides.traefik ?? {}) },
     routeServer: { name: 'agentway-route-server', namespace: 'agentway-system', port: 8090, ...stripUndefined(overrides.routeServer ?? {}) },
     router: { prefix: '/v1', name: 'agentway-router', namespace: 'agentway-system', port: 8000, ...stripUndefined(overrides.router ?? {}) },
+    policy: stripUndefined(overrides.policy ?? {}),
   };
 }
 

@@ -12,6 +12,7 @@ import { RenderConfig, RenderEnv } from './config.js';
 import { AgentwayGateway, RouteServerGrant, TraefikClientRoutes } from './gateway.js';
 import { ApiKeyAccess, apiKeyAccessName } from './key-access.js';
 import { LABELS, MANAGED_BY, instanceLabels, objectName, poolObjectName, poolSelector, routePath } from './names.js';
+import { schedulingPolicyErrors } from './scheduling-policy.js';
 import { Route, RouteBackend, RouteProps } from './route.js';
 import { validateResource } from './validate.js';
 import { computeWeights } from './weights.js';
@@ -302,6 +303,8 @@ function failed(errors: readonly FieldError[]): RenderResult {
 export function render(input: unknown, env: RenderEnv): RenderResult {
   const { resource, errors } = validateResource(input);
   if (!resource) return failed(errors);
+  const denied = schedulingPolicyErrors(resource, env.config.policy);
+  if (denied.length > 0) return failed(denied);
   const app = newApp();
   let chart: WorkloadChart | ClientPoolChart | ClientInstanceChart;
   switch (resource.kind) {
@@ -317,8 +320,9 @@ export function render(input: unknown, env: RenderEnv): RenderResult {
         return failed([{ path: 'spec.pool', message: `ClientPool "${resource.spec.pool}" not found in namespace "${resource.metadata.namespace ?? 'default'}"` }]);
       }
       const checked = validateResource(pool);
-      if (!checked.resource) return failed(checked.errors.map((e) => ({ path: 'spec.pool', message: `ClientPool "${pool.metadata.name}" is invalid: ${e.path}: ${e.message}` })));
-      chart = new ClientInstanceChart(app, resource, checked.resource as ClientPool, env);
+      const poolErrors = checked.resource ? schedulingPolicyErrors(checked.resource, env.config.policy) : checked.errors;
+      if (poolErrors.length > 0) return failed(poolErrors.map((e) => ({ path: 'spec.pool', message: `ClientPool "${pool.metadata.name}" is invalid: ${e.path}: ${e.message}` })));
+      chart = new ClientInstanceChart(app, resource, checked.resource! as ClientPool, env);
       break;
     }
   }

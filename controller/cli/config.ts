@@ -17,6 +17,13 @@ export interface RenderFlags {
   readonly defaultMcpTimeout?: string;
   readonly traefik?: boolean;
   readonly traefikEntryPoint?: string[];
+  readonly allowedTolerations?: string[];
+  readonly allowedNodeSelectors?: string[];
+}
+
+/** A comma-separated list; the empty string is the empty list. */
+function list(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
 function duration(value: string): string {
@@ -49,7 +56,9 @@ export function addRenderFlags(cmd: Command): Command {
     .option('--route-server-namespace <namespace>', 'namespace of the route server Service', 'agentway-system')
     .addOption(new Option('--default-agent-timeout <duration>', 'route timeout of Agents that set none').env(TIMEOUT_ENV.agent).argParser(duration))
     .addOption(new Option('--default-modelapi-timeout <duration>', 'route timeout of ModelAPIs that set none').env(TIMEOUT_ENV.modelapi).argParser(duration))
-    .addOption(new Option('--default-mcp-timeout <duration>', 'route timeout of MCPServers that set none').env(TIMEOUT_ENV.mcp).argParser(duration));
+    .addOption(new Option('--default-mcp-timeout <duration>', 'route timeout of MCPServers that set none').env(TIMEOUT_ENV.mcp).argParser(duration))
+    .addOption(new Option('--allowed-tolerations <keys>', 'refuse CRs that tolerate a taint whose key is not in this comma-separated list (default: any toleration)').argParser(list))
+    .addOption(new Option('--allowed-node-selectors <labels>', 'refuse CRs whose nodeSelector uses a label not in this comma-separated list of key or key=value (default: any)').argParser(list));
 }
 
 export function renderConfigFromFlags(flags: RenderFlags): RenderConfig {
@@ -65,5 +74,6 @@ export function renderConfigFromFlags(flags: RenderFlags): RenderConfig {
     defaultTimeouts: { agent: flags.defaultAgentTimeout, modelapi: flags.defaultModelapiTimeout, mcp: flags.defaultMcpTimeout },
     routeServer: { namespace: flags.routeServerNamespace },
     traefik: { enabled: flags.traefik, entryPoints: flags.traefikEntryPoint },
+    policy: { tolerationKeys: flags.allowedTolerations, nodeSelectors: flags.allowedNodeSelectors },
   });
 }

@@ -180,6 +180,8 @@ function passThroughFlags(opts: RenderFlags): string[] {
   add('--default-agent-timeout', opts.defaultAgentTimeout);
   add('--default-modelapi-timeout', opts.defaultModelapiTimeout);
   add('--default-mcp-timeout', opts.defaultMcpTimeout);
+  add('--allowed-tolerations', opts.allowedTolerations?.join(','));
+  add('--allowed-node-selectors', opts.allowedNodeSelectors?.join(','));
   return out;
 }
 

@@ -63,6 +63,7 @@ beforeAll(async () => {
   writeCrs('own/lab/pool.yml', clientPool({}, 'sandbox', 'lab'), clientInstance({}, 'sandbox-acme-one', 'lab'));
   files.agent = writeCrs('agent.yaml', agent());
   files.mcp = writeCrs('mcp.yaml', mcpServer());
+  files.tolerating = writeCrs('tolerating.yaml', agent({ tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }, { operator: 'Exists' }] }));
   files.dangling = writeCrs('dangling.yaml', agent({ modelAPI: 'absent', mcpServers: ['search', 'gone'] }), mcpServer());
 
   const scenarios: Record<string, [string[], Record<string, string>?]> = {
@@ -83,6 +84,8 @@ beforeAll(async () => {
     unknownCommand: [['synthesise']],
     crds: [['crds']],
     dangling: [['synth', '-f', files.dangling, '-o', out('dangling')]],
+    policy: [['synth', '-f', files.tolerating, '-o', out('policy'), '--allowed-tolerations', 'nvidia.com/gpu,example.com/dedicated']],
+    installPolicy: [['install', '--allowed-tolerations', 'nvidia.com/gpu', '--allowed-node-selectors', 'gpu=a100,topology.kubernetes.io/zone']],
   };
   // As many at a time as there are CPUs: more only makes them fight over the CPUs.
   const queue = Object.entries(scenarios);
@@ -126,6 +129,19 @@ describe('agentway synth', () => {
       `warning: ${files.dangling}#1: Agent/research: spec.mcpServers[1]: MCPServer "gone" is not among the inputs in namespace "ai"; the Agent stays Ready=False until it exists`,
     ]]);
     expect(listDir(out('dangling'))).toContain('ai.agent.research.yaml');
+  });
+
+  test('--allowed-tolerations refuses a toleration outside the list at its path', () => {
+    expect([runs.policy.code, runs.policy.stderr.split('\n')]).toEqual([1, expect.arrayContaining([
+      `${files.tolerating}: Agent/research: spec.tolerations[1]: a toleration of every taint (no key) is not allowed by the controller's policy; allowed taint keys: nvidia.com/gpu, example.com/dedicated`,
+    ])]);
+  });
+
+  test('install passes the scheduling policy on to the controller it installs', () => {
+    const controller = objectsInYaml(runs.installPolicy.stdout).find((o) => o.kind === 'Deployment' && o.metadata.name === 'agentway-controller');
+    expect(controller.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining([
+      '--allowed-tolerations=nvidia.com/gpu', '--allowed-node-selectors=gpu=a100,topology.kubernetes.io/zone',
+    ]));
   });
 
   test('a bad CR writes no files, not even those of the good CRs', () => {

@@ -1,27 +1,15 @@
 /** CustomResourceDefinitions for the Kubernetes 1.20 test apiserver. */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { ApiextensionsV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { crdObjectsOf, findGatewayApiCrds } from '../../scripts/gateway-api-crds.js';
 
 export type CrdObject = Record<string, any>;
 
 /** Field manager of everything the test environment applies. */
 export const TEST_FIELD_MANAGER = 'agentway-test';
 
-/** Directory of the Gateway API v1.3.0 standard-channel CRDs, shared with `imports/` and never copied. */
-export function gatewayApiCrdDir(repoRoot: string): string {
-  return resolve(repoRoot, '../shared/crds/gateway-api-v1.3.0-standard');
-}
-
-/** The Gateway API CRDs as they are on disk, in file-name order. */
-export function gatewayApiCrds(repoRoot: string): CrdObject[] {
-  const dir = gatewayApiCrdDir(repoRoot);
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as CrdObject | null))
-    .filter((o): o is CrdObject => o?.kind === 'CustomResourceDefinition');
+/** The Gateway API v1.3.0 CRDs, found by scripts/gateway-api-crds.ts (shared with `imports/`, never copied). */
+export async function gatewayApiCrds(repoRoot: string): Promise<CrdObject[]> {
+  return crdObjectsOf(await findGatewayApiCrds({ repoRoot }));
 }
 
 /**

@@ -4,8 +4,6 @@
  * Deployment and Service (and our own CRDs) against the Kubernetes 1.27 schemas of kubernetes-models; names
  * and labels against the Kubernetes name rules.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
 import { isCelError, run } from '@bufbuild/cel';
 import { Ajv, ValidateFunction } from 'ajv';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
@@ -13,8 +11,8 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Service } from 'kubernetes-models/v1/Service';
-import { parse } from 'yaml';
 import { KubeObject } from '../../manifests/api.js';
+import { crdObjectsOf, findGatewayApiCrds } from '../../scripts/gateway-api-crds.js';
 import { renderConfig } from '../../manifests/config.js';
 import { crdObjects } from '../../manifests/crds.js';
 import { render } from '../../manifests/render.js';
@@ -24,17 +22,14 @@ import {
 } from './fixtures.js';
 
 // ---------------------------------------------------------------------------------------------------------
-// Gateway API CRD schemas, read from ../shared at test time.
+// Gateway API CRD schemas, found by scripts/gateway-api-crds.ts ($GATEWAY_API_CRDS, ../shared, cache, download).
 
 type Schema = Record<string, Json>;
 
-const CRD_DIR = path.resolve(process.cwd(), '../shared/crds/gateway-api-v1.3.0-standard');
-
 /** `apiVersion/kind` → the openAPIV3Schema of that served version. */
-function gatewayApiSchemas(): Map<string, Schema> {
+async function gatewayApiSchemas(): Promise<Map<string, Schema>> {
   const schemas = new Map<string, Schema>();
-  for (const file of readdirSync(CRD_DIR).filter((f) => f.endsWith('.yaml'))) {
-    const crd = parse(readFileSync(path.join(CRD_DIR, file), 'utf8'));
+  for (const crd of crdObjectsOf(await findGatewayApiCrds())) {
     for (const version of crd.spec.versions.filter((v: Json) => v.served)) {
       schemas.set(`${crd.spec.group}/${version.name}/${crd.spec.names.kind}`, version.schema.openAPIV3Schema);
     }
@@ -69,7 +64,7 @@ function newAjv(useDefaults: boolean): Ajv {
   return ajv;
 }
 
-const SCHEMAS = gatewayApiSchemas();
+const SCHEMAS = await gatewayApiSchemas();
 const validators = new Map<string, ValidateFunction>();
 const defaulters = new Map<string, ValidateFunction>();
 

@@ -114,7 +114,7 @@ async function download(url: string, sha256: string): Promise<string> {
   } catch (err) {
     // fetch's own message is "fetch failed"; what happened (ENOTFOUND, ECONNREFUSED, ...) is in its cause.
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(cause?.code ?? cause?.message ?? (err as Error).message);
+    throw new Error(cause?.message ?? cause?.code ?? (err as Error).message);
   }
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   const text = await res.text();

@@ -134,7 +134,7 @@ describe('without $GATEWAY_API_CRDS', () => {
     expect(err?.message).toContain('https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.3.0/standard-install.yaml');
     expect(err?.message).toContain(`${join(tmp, 'shared/crds/gateway-api-v1.3.0-standard')} does not exist`);
     expect(err?.message).toContain(`${join(opts.cacheDir, 'standard-install.yaml')} does not exist`);
-    expect(err?.message).toContain(`downloading ${opts.url} failed: ECONNREFUSED`);
+    expect(err?.message).toContain(`downloading ${opts.url} failed: connect ECONNREFUSED 127.0.0.1`);
     expect(existsSync(opts.cacheDir)).toBe(false);
   });
 

@@ -4,7 +4,7 @@
  * reported again so that nothing missed while disconnected stays unreconciled.
  */
 import { Logger } from 'pino';
-import { ApiError, KubeClient, WatchEvent } from './kube-client.js';
+import { ApiError, KubeClient, WatchEvent, errorDetail } from './kube-client.js';
 import { ResourceType, objectKey, resourcePath } from './resources.js';
 
 export type KubeObj = { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string>; [k: string]: any }; [k: string]: any };
@@ -24,8 +24,6 @@ export interface InformerOptions {
   readonly transform?: (obj: KubeObj) => KubeObj;
   readonly log: Logger;
 }
-
-class Gone extends Error {}
 
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
   const onAbort = () => { clearTimeout(t); resolve(); };
@@ -141,11 +139,8 @@ export class Informer {
     this.resolveSynced();
   }
 
+  /** ERROR events never get here: the client ends the watch with an ApiError holding their status. */
   private onEvent(e: WatchEvent): void {
-    if (e.type === 'ERROR') {
-      if (e.object?.code === 410) throw new Gone(e.object?.message ?? 'resource version too old');
-      throw new ApiError(e.object?.code ?? 0, e.object?.reason ?? 'WatchError', e.object?.message ?? 'watch error');
-    }
     const obj = e.object as KubeObj;
     this.resourceVersion = obj.metadata.resourceVersion ?? this.resourceVersion;
     if (e.type === 'BOOKMARK') return;
@@ -168,14 +163,14 @@ export class Informer {
         failures = 0;
       } catch (err) {
         if (signal.aborted) break;
-        if (err instanceof Gone || (err instanceof ApiError && err.status === 410)) {
+        if (err instanceof ApiError && err.status === 410) {
           this.opts.log.debug({ kind: this.opts.type.kind }, 'watch expired; relisting');
           this.resourceVersion = undefined;
           continue;
         }
         failures++;
         const delay = Math.min(30_000, 100 * 2 ** Math.min(failures, 9));
-        this.opts.log.warn({ kind: this.opts.type.kind, err: (err as Error).message, retryInMs: delay }, 'watch failed; retrying');
+        this.opts.log.warn({ kind: this.opts.type.kind, err: errorDetail(err), retryInMs: delay }, 'watch failed; retrying');
         // After repeated failures the resourceVersion may be long gone: start again from a list.
         if (failures >= 3) this.resourceVersion = undefined;
         await sleep(delay, signal);

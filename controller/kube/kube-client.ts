@@ -7,12 +7,22 @@ import http from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 
-/** An error answered by the API server (or a transport failure, status 0). */
+/** The request an ApiError answers: what a log line needs to find the cause. */
+export interface RequestLine {
+  readonly method: string;
+  readonly path: string;
+}
+
+/**
+ * An error answered by the API server (or a transport failure, status 0). `message` is the server's own
+ * message, fit for a status condition; `detail` adds the request and the status line, for logs.
+ */
 export class ApiError extends Error {
   public constructor(
     public readonly status: number,
     public readonly reason: string,
     message: string,
+    public readonly request?: RequestLine,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -22,6 +32,26 @@ export class ApiError extends Error {
   public get retriable(): boolean {
     return this.status === 0 || this.status === 409 || this.status === 429 || this.status >= 500;
   }
+
+  /** `PATCH /apis/...: 422 Invalid: <message>`: the request and the server's whole answer. */
+  public get detail(): string {
+    const req = this.request ? `${this.request.method} ${this.request.path}: ` : '';
+    return `${req}${this.status || 'no answer'} ${this.reason}: ${this.message}`;
+  }
+}
+
+/** An error as a log line should show it: an API error with its request and answer, else its message. */
+export function errorDetail(err: unknown): string {
+  if (err instanceof ApiError) return err.detail;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** An ApiError from a Status object, as the API server answers failures and reports watch errors. */
+function fromStatus(status: number, text: string, request: RequestLine, fallbackReason: string): ApiError {
+  let parsed: any;
+  try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
+  const message = typeof parsed?.message === 'string' ? parsed.message : (text.trim().slice(0, 500) || `HTTP ${status}`);
+  return new ApiError(status, typeof parsed?.reason === 'string' && parsed.reason ? parsed.reason : fallbackReason, message, request);
 }
 
 export interface RequestOptions {
@@ -29,6 +59,8 @@ export interface RequestOptions {
   readonly contentType?: string;
   readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
   readonly signal?: AbortSignal;
+  /** Time allowed for the whole exchange. @default 30 s */
+  readonly timeoutMs?: number;
 }
 
 export interface WatchEvent {
@@ -103,50 +135,62 @@ export class KubeClient {
   public async request<T = any>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
     if (WRITE_METHODS.has(method)) this.counts.writes++;
     else this.counts.reads++;
-    const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+    const body = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body), 'utf8');
     const headers: Record<string, string> = {};
-    if (body !== undefined) headers['Content-Type'] = o.contentType ?? 'application/json';
+    if (body !== undefined) {
+      headers['Content-Type'] = o.contentType ?? 'application/json';
+      // Without it node:http sends a DELETE or GET body with neither Content-Length nor chunked encoding:
+      // the server reads an empty request and takes the body for the next request on the socket.
+      headers['Content-Length'] = String(body.length);
+    }
     const opts = await this.options(method, path + queryString(o.query), headers);
     const mod = this.server.protocol === 'https:' ? https : http;
+    const line: RequestLine = { method, path };
     return new Promise<T>((resolve, reject) => {
-      const req = mod.request({ ...opts, signal: o.signal, timeout: 30_000 }, (res) => {
+      const req = mod.request({ ...opts, signal: o.signal, timeout: o.timeoutMs ?? 30_000 }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e) => reject(new ApiError(0, 'TransportError', e.message)));
+        res.on('error', (e) => reject(new ApiError(0, 'TransportError', e.message, line)));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: any;
-          try { parsed = text ? JSON.parse(text) : undefined; } catch { parsed = undefined; }
           const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) resolve(parsed as T);
-          else reject(new ApiError(status, parsed?.reason ?? `HTTP${status}`, parsed?.message ?? (text.slice(0, 500) || `HTTP ${status}`)));
+          if (status < 200 || status >= 300) { reject(fromStatus(status, text, line, `HTTP${status}`)); return; }
+          try {
+            resolve((text ? JSON.parse(text) : undefined) as T);
+          } catch {
+            reject(new ApiError(status, 'InvalidResponse', `answer is not JSON: ${text.slice(0, 200)}`, line));
+          }
         });
       });
       req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', (e) => reject(new ApiError(0, 'TransportError', e.message)));
-      if (body !== undefined) req.write(body);
-      req.end();
+      req.on('error', (e) => reject(new ApiError(0, 'TransportError', e.message, line)));
+      req.end(body);
     });
   }
 
   /**
    * Streams watch events to `onEvent` until the server closes the stream (resolves) or it fails (rejects).
-   * A 410 Gone arrives as an ERROR event whose object is a Status with code 410.
+   * An ERROR event (a 410 Gone among them) rejects with an ApiError carrying the Status's code and reason;
+   * an exception thrown by `onEvent` ends the watch and rejects with that exception.
    */
   public async watch(path: string, query: RequestOptions['query'], onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
     this.counts.watches++;
     const opts = await this.options('GET', path + queryString({ ...query, watch: true, allowWatchBookmarks: true }), {});
     const mod = this.server.protocol === 'https:' ? https : http;
+    const line: RequestLine = { method: 'WATCH', path };
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (err === undefined) resolve();
+        else reject(err);
+      };
       const req = mod.request({ ...opts, signal }, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            let parsed: any;
-            try { parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { parsed = undefined; }
-            reject(new ApiError(res.statusCode ?? 0, parsed?.reason ?? 'WatchFailed', parsed?.message ?? `watch ${path}: HTTP ${res.statusCode}`));
-          });
+          res.on('end', () => settle(fromStatus(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), line, 'WatchFailed')));
           return;
         }
         let buffered = '';
@@ -154,22 +198,28 @@ export class KubeClient {
         res.on('data', (chunk: string) => {
           buffered += chunk;
           let nl: number;
-          while ((nl = buffered.indexOf('\n')) >= 0) {
-            const line = buffered.slice(0, nl).trim();
+          while (!settled && (nl = buffered.indexOf('\n')) >= 0) {
+            const text = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
-            if (!line) continue;
+            if (!text) continue;
             try {
-              onEvent(JSON.parse(line) as WatchEvent);
+              const e = JSON.parse(text) as WatchEvent;
+              if (e.type === 'ERROR') {
+                const st = e.object ?? {};
+                throw new ApiError(Number(st.code) || 0, st.reason || 'WatchError', st.message || 'watch error', line);
+              }
+              onEvent(e);
             } catch (err) {
-              req.destroy(err as Error);
+              settle(err);
+              req.destroy();
               return;
             }
           }
         });
-        res.on('end', () => resolve());
-        res.on('error', (e) => reject(new ApiError(0, 'TransportError', e.message)));
+        res.on('end', () => settle());
+        res.on('error', (e) => settle(new ApiError(0, 'TransportError', e.message, line)));
       });
-      req.on('error', (e) => (signal.aborted ? resolve() : reject(new ApiError(0, 'TransportError', e.message))));
+      req.on('error', (e) => settle(signal.aborted ? undefined : new ApiError(0, 'TransportError', e.message, line)));
       // A connection that dies without a FIN or RST would otherwise hang this watch forever: past the
       // server's own timeout plus a margin, silence means the stream is gone.
       const idleMs = (Number(query?.timeoutSeconds) || 300) * 1000 + 60_000;

@@ -13,7 +13,7 @@ import { CapacityTracker, slimPod } from './capacity.js';
 import { ModelDiscovery } from './discovery.js';
 import { ApiEventRecorder } from '../kube/events.js';
 import { Informer, KubeObj } from '../kube/informer.js';
-import { ApiError, KubeClient } from '../kube/kube-client.js';
+import { ApiError, KubeClient, errorDetail } from '../kube/kube-client.js';
 import { LeaderElector } from '../kube/leader.js';
 import { boundPort, listen } from '../common/http-server.js';
 import { Metrics } from '../common/metrics.js';
@@ -185,7 +185,7 @@ export class Manager {
       } catch (err) {
         this.metrics.reconcileTotal.inc({ controller, result: 'error' });
         this.metrics.reconcileErrors.inc({ controller });
-        this.opts.log.error({ key, err: (err as Error).message }, 'reconcile failed');
+        this.opts.log.error({ key, err: errorDetail(err) }, 'reconcile failed');
         this.queue.addRateLimited(key);
       } finally {
         end();
@@ -205,7 +205,7 @@ export class Manager {
       }
     } catch (err) {
       if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 403)) {
-        this.opts.log.warn({ err: (err as Error).message }, 'could not read the GatewayClass');
+        this.opts.log.warn({ err: errorDetail(err) }, 'could not read the GatewayClass');
       }
     }
   }
@@ -222,7 +222,7 @@ export class Manager {
         if (live && isSubset(obj, live)) continue;
         await applyObject(this.opts.client, obj);
       } catch (err) {
-        this.opts.log.error({ object: `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err: (err as Error).message }, 'could not apply shared object');
+        this.opts.log.error({ object: `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err: errorDetail(err) }, 'could not apply shared object');
       }
     }
   }

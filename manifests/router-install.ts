@@ -12,13 +12,28 @@ import { Route } from './route.js';
 
 export const ROUTER_NAME = 'agentway-router';
 export const ROUTER_METRICS_PORT = 8082;
+export const ROUTER_ADMIN_PORT = 8001;
+/** The Secret (key `token`) of the admin API's bearer token; created by the operator, never rendered. */
+export const ROUTER_ADMIN_SECRET = 'agentway-router-admin';
 const READ = ['get', 'list', 'watch'];
 
-/** What the router reads: ModelAPIs, ModelRoutes and ModelAccesses (their key Secrets and providers' credentials through Roles rendered with them), the pods behind rendered pools, Services and their EndpointSlices. */
+/**
+ * What the router reads — ModelAPIs, ModelRoutes and ModelAccesses (their key Secrets and providers'
+ * credentials through Roles rendered with them), the pods behind rendered pools, Services and their
+ * EndpointSlices — and its only writes: ModelRoutes (admin API) and the discovery annotation of ModelAPIs
+ * (`patch`; RBAC cannot narrow it to the annotation).
+ */
 export const ROUTER_RULES: k8s.PolicyRule[] = [
-  { apiGroups: [GROUP], resources: ['modelapis', 'modelroutes', 'modelaccesses'], verbs: READ },
+  { apiGroups: [GROUP], resources: ['modelapis'], verbs: [...READ, 'patch'] },
+  { apiGroups: [GROUP], resources: ['modelroutes'], verbs: [...READ, 'create', 'patch', 'delete'] },
+  { apiGroups: [GROUP], resources: ['modelaccesses'], verbs: READ },
   { apiGroups: [''], resources: ['pods', 'services'], verbs: READ },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
+];
+
+/** The admin token, in the router's namespace only: one Secret, by name. */
+export const ROUTER_SECRET_RULES: k8s.PolicyRule[] = [
+  { apiGroups: [''], resources: ['secrets'], resourceNames: [ROUTER_ADMIN_SECRET], verbs: ['get'] },
 ];
 
 export interface RouterInstallProps {
@@ -43,6 +58,12 @@ export class RouterInstall extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: ROUTER_NAME },
       subjects: [{ kind: 'ServiceAccount', name: ROUTER_NAME, namespace }],
     });
+    new k8s.KubeRole(this, 'secret-role', { metadata: meta(`${ROUTER_NAME}-admin-token`), rules: ROUTER_SECRET_RULES });
+    new k8s.KubeRoleBinding(this, 'secret-binding', {
+      metadata: meta(`${ROUTER_NAME}-admin-token`),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${ROUTER_NAME}-admin-token` },
+      subjects: [{ kind: 'ServiceAccount', name: ROUTER_NAME, namespace }],
+    });
     const probe = (path: string): k8s.Probe => ({
       httpGet: { path, port: k8s.IntOrString.fromString('metrics'), scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1,
     });
@@ -50,9 +71,11 @@ export class RouterInstall extends Construct {
       namespace, name: ROUTER_NAME, component: 'router', image: props.image,
       // Stateless: every replica answers alike, and two keep the API up through a rollout or a lost node.
       replicas: Math.max(2, props.replicas ?? 2),
-      args: ['router', `--port=${props.router.port}`, `--metrics-port=${ROUTER_METRICS_PORT}`],
+      args: ['router', `--port=${props.router.port}`, `--metrics-port=${ROUTER_METRICS_PORT}`, `--admin-port=${ROUTER_ADMIN_PORT}`,
+        `--admin-token-secret=${namespace}/${ROUTER_ADMIN_SECRET}`],
       ports: [
         { name: 'http', containerPort: props.router.port, protocol: 'TCP' },
+        { name: 'admin', containerPort: ROUTER_ADMIN_PORT, protocol: 'TCP' },
         { name: 'metrics', containerPort: ROUTER_METRICS_PORT, protocol: 'TCP' },
       ],
       liveness: probe('/healthz'), readiness: probe('/readyz'),
@@ -62,6 +85,14 @@ export class RouterInstall extends Construct {
       spec: {
         type: 'ClusterIP', selector: selectorOf('router'),
         ports: [{ name: 'http', port: props.router.port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+      },
+    });
+    // In-cluster only: no route of the Gateway leads to the admin API.
+    new k8s.KubeService(this, 'admin', {
+      metadata: meta(`${ROUTER_NAME}-admin`),
+      spec: {
+        type: 'ClusterIP', selector: selectorOf('router'),
+        ports: [{ name: 'admin', port: ROUTER_ADMIN_PORT, targetPort: k8s.IntOrString.fromString('admin'), protocol: 'TCP' }],
       },
     });
     new k8s.KubeService(this, 'metrics', {

@@ -139,22 +139,30 @@ export function program(): Command {
     .option('--host <address>', 'address the listeners bind', '0.0.0.0')
     .addOption(new Option('--port <port>', 'port of the OpenAI API').default(8000).argParser(positiveInt))
     .addOption(new Option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz').default(8082).argParser(positiveInt))
+    .addOption(new Option('--admin-port <port>', 'port of the admin API').default(8001).argParser(positiveInt))
+    .option('--admin-token-secret <namespace/name>', 'Secret whose key "token" is the admin API bearer token (without it the admin API is off)')
     .option('--default-modelapi-timeout <duration>', 'upstream timeout of a ModelAPI without gatewayRoute.timeout', '120s')
-    .action(async (opts: { kubeconfig?: string; namespace?: string; host: string; port: number; metricsPort: number; defaultModelapiTimeout: string }) => {
+    .action(async (opts: {
+      kubeconfig?: string; namespace?: string; host: string; port: number; metricsPort: number; adminPort: number; adminTokenSecret?: string; defaultModelapiTimeout: string;
+    }) => {
       const [{ KubeClient }, { newLogger }, { Router }, { durationMs }, { DURATION }] = await Promise.all([
         import('../kube/kube-client.js'), import('../common/log.js'), import('../router/server.js'), import('../../manifests/render.js'), import('../../manifests/crds.js'),
       ]);
+      if (opts.adminTokenSecret !== undefined && !/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(opts.adminTokenSecret)) {
+        fail(`agentway router: --admin-token-secret must be <namespace>/<name>, got "${opts.adminTokenSecret}"`);
+      }
       if (!new RegExp(DURATION).test(opts.defaultModelapiTimeout)) fail(`agentway router: --default-modelapi-timeout must be a duration such as "120s", got "${opts.defaultModelapiTimeout}"`);
       const log = newLogger();
       const router = new Router({
         client: KubeClient.fromDefault(opts.kubeconfig), log, namespace: opts.namespace, host: opts.host,
         port: opts.port, metricsPort: opts.metricsPort, defaultTimeoutMs: durationMs(opts.defaultModelapiTimeout),
+        adminPort: opts.adminPort, adminTokenSecret: opts.adminTokenSecret,
       });
       const shutdown = () => { void router.stop().then(() => process.exit(0)); };
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
       await router.start();
-      log.info({ port: router.port, metricsPort: router.metricsPort, namespace: opts.namespace ?? '(all)' }, 'model router started');
+      log.info({ port: router.port, metricsPort: router.metricsPort, adminPort: router.adminPort || 'off', namespace: opts.namespace ?? '(all)' }, 'model router started');
     });
 
   return cli;

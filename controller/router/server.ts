@@ -10,6 +10,7 @@ import { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pool } from 'undici';
 import { KubeClient } from '../kube/kube-client.js';
+import { AdminApi } from './admin.js';
 import { Catalog } from './catalog.js';
 import { Refusal, modelList, resolve, routingAsk, sameEngine } from './resolve.js';
 import { Endpoint, chooseEndpoint } from './select.js';
@@ -37,6 +38,10 @@ export interface RouterOptions {
   readonly defaultTimeoutMs?: number;
   /** Retry-After of a 503. @default 1 */
   readonly retryAfterSeconds?: number;
+  /** `namespace/name` of the Secret holding the admin bearer token (key `token`); without it the admin API is off. */
+  readonly adminTokenSecret?: string;
+  /** Port of the admin API. @default 8001; 0 picks a free port */
+  readonly adminPort?: number;
 }
 
 interface OpenAiError { readonly status: number; readonly type: string; readonly code: string; readonly message: string }
@@ -70,8 +75,12 @@ export class Router {
   private rotation = 0;
   private server?: http.Server;
   private metricsServer?: http.Server;
+  private adminServer?: http.Server;
+  private admin?: AdminApi;
   public port = 0;
   public metricsPort = 0;
+  /** Port of the admin API; 0 when it is off. */
+  public adminPort = 0;
 
   public constructor(private readonly opts: RouterOptions) {
     this.catalog = new Catalog({ client: opts.client, log: opts.log, namespace: opts.namespace, defaultTimeoutMs: opts.defaultTimeoutMs });
@@ -96,6 +105,19 @@ export class Router {
       await this.listen(this.metricsServer, this.opts.metricsPort);
       this.metricsPort = (this.metricsServer.address() as AddressInfo).port;
     }
+    if (this.opts.adminTokenSecret !== undefined) {
+      const admin = new AdminApi({
+        client: this.opts.client, log: this.opts.log, tokenSecret: this.opts.adminTokenSecret, namespace: this.opts.namespace,
+        modelApis: this.catalog.modelApis, modelRoutes: this.catalog.modelRoutes,
+      });
+      this.admin = admin;
+      await admin.start();
+      this.adminServer = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => admin.handle(req, res));
+      await this.listen(this.adminServer, this.opts.adminPort ?? 8001);
+      this.adminPort = (this.adminServer.address() as AddressInfo).port;
+    } else {
+      this.opts.log.info('admin API off: no --admin-token-secret given');
+    }
   }
 
   private listen(server: http.Server, port: number): Promise<void> {
@@ -106,7 +128,8 @@ export class Router {
   }
 
   public async stop(): Promise<void> {
-    for (const s of [this.server, this.metricsServer]) {
+    this.admin?.stop();
+    for (const s of [this.server, this.metricsServer, this.adminServer]) {
       if (!s) continue;
       await new Promise((r) => { s.close(r); s.closeAllConnections(); });
     }

@@ -51,7 +51,7 @@ describe('install renders the router', () => {
     expect(pod.serviceAccountName).toBe('agentway-router');
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     const c = pod.containers[0];
-    expect(c.args).toEqual(['router', '--port=8000', '--metrics-port=8082']);
+    expect(c.args).toEqual(['router', '--port=8000', '--metrics-port=8082', '--admin-port=8001', '--admin-token-secret=agentway-system/agentway-router-admin']);
     expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
     expect(c.readinessProbe.httpGet).toMatchObject({ path: '/readyz', port: 'metrics' });
     expect(c.livenessProbe.httpGet).toMatchObject({ path: '/healthz', port: 'metrics' });
@@ -59,7 +59,8 @@ describe('install renders the router', () => {
     expect(c.resources.limits.memory).toBeDefined();
   });
 
-  test('Services for the API and the metrics', () => {
+  test('Services for the API, the admin API and the metrics', () => {
+    expect(find('Service', 'agentway-router-admin').spec.ports).toEqual([{ name: 'admin', port: 8001, targetPort: 'admin', protocol: 'TCP' }]);
     expect(find('Service', 'agentway-router').spec.ports).toEqual([{ name: 'http', port: 8000, targetPort: 'http', protocol: 'TCP' }]);
     expect(find('Service', 'agentway-router-metrics').spec.ports).toEqual([{ name: 'metrics', port: 8082, targetPort: 'metrics', protocol: 'TCP' }]);
   });
@@ -70,11 +71,16 @@ describe('install renders the router', () => {
     expect(r.spec.rules).toEqual([{ matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ kind: 'Service', name: 'agentway-router', port: 8000, weight: 1 }] }]);
   });
 
-  test('the router reads and never writes workloads, Secrets or routes', () => {
+  test('the router writes only ModelRoutes and patches ModelAPIs; it reads one Secret, by name, in its namespace', () => {
     const role = find('ClusterRole', 'agentway-router');
     expect(role.rules).toEqual(ROUTER_RULES);
     const writes = role.rules.filter((r: Json) => r.verbs.some((v: string) => !['get', 'list', 'watch'].includes(v)));
-    expect(writes.flatMap((r: Json) => r.resources).every((res: string) => ['modelroutes', 'modelapis'].includes(res))).toBe(true);
+    expect(writes.map((r: Json) => [r.resources, r.verbs.filter((v: string) => !['get', 'list', 'watch'].includes(v))])).toEqual([
+      [['modelapis'], ['patch']], [['modelroutes'], ['create', 'patch', 'delete']],
+    ]);
     expect(role.rules.flatMap((r: Json) => r.resources)).not.toContain('secrets');
+    const secretRole = find('Role', 'agentway-router-admin-token');
+    expect(secretRole.metadata.namespace).toBe('agentway-system');
+    expect(secretRole.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['agentway-router-admin'], verbs: ['get'] }]);
   });
 });

@@ -142,8 +142,14 @@ export function program(): Command {
     .addOption(new Option('--admin-port <port>', 'port of the admin API').default(8001).argParser(positiveInt))
     .option('--admin-token-secret <namespace/name>', 'Secret whose key "token" is the admin API bearer token (without it the admin API is off)')
     .option('--default-modelapi-timeout <duration>', 'upstream timeout of a ModelAPI without gatewayRoute.timeout', '120s')
+    .option('--redis-url <url>', 'Redis shared by the replicas for limits and the response cache (default: in memory, per replica)')
+    .option('--audit-file <path>', 'write audit lines to this file instead of stdout')
+    .option('--audit-content', 'put prompt and completion text in audit lines', false)
+    .addOption(new Option('--default-max-tokens <n>', 'completion tokens reserved against tokensPerMinute for a request without max_tokens').default(1024).argParser(positiveInt))
+    .option('--cache-ttl <duration>', 'how long cached answers are kept; 0s turns the cache off', '5m')
     .action(async (opts: {
       kubeconfig?: string; namespace?: string; host: string; port: number; metricsPort: number; adminPort: number; adminTokenSecret?: string; defaultModelapiTimeout: string;
+      redisUrl?: string; auditFile?: string; auditContent: boolean; defaultMaxTokens: number; cacheTtl: string;
     }) => {
       const [{ KubeClient }, { newLogger }, { Router }, { durationMs }, { DURATION }] = await Promise.all([
         import('../kube/kube-client.js'), import('../common/log.js'), import('../router/server.js'), import('../../manifests/render.js'), import('../../manifests/crds.js'),
@@ -152,11 +158,15 @@ export function program(): Command {
         fail(`agentway router: --admin-token-secret must be <namespace>/<name>, got "${opts.adminTokenSecret}"`);
       }
       if (!new RegExp(DURATION).test(opts.defaultModelapiTimeout)) fail(`agentway router: --default-modelapi-timeout must be a duration such as "120s", got "${opts.defaultModelapiTimeout}"`);
+      if (!new RegExp(DURATION).test(opts.cacheTtl)) fail(`agentway router: --cache-ttl must be a duration such as "5m", got "${opts.cacheTtl}"`);
+      if (opts.redisUrl !== undefined && !/^rediss?:\/\//.test(opts.redisUrl)) fail('agentway router: --redis-url must start with redis:// or rediss://');
       const log = newLogger();
       const router = new Router({
         client: KubeClient.fromDefault(opts.kubeconfig), log, namespace: opts.namespace, host: opts.host,
         port: opts.port, metricsPort: opts.metricsPort, defaultTimeoutMs: durationMs(opts.defaultModelapiTimeout),
         adminPort: opts.adminPort, adminTokenSecret: opts.adminTokenSecret,
+        redisUrl: opts.redisUrl, auditFile: opts.auditFile, auditContent: opts.auditContent, defaultMaxTokens: opts.defaultMaxTokens,
+        cacheTtlMs: durationMs(opts.cacheTtl),
       });
       const shutdown = () => { void router.stop().then(() => process.exit(0)); };
       process.once('SIGTERM', shutdown);

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { Logger } from 'pino';
-import { CapacityMetric, ModelAPI, ModelRouteStrategy } from '../../manifests/api.js';
+import { CapacityMetric, DataClass, ModelAPI, ModelProvider, ModelRouteStrategy, Pricing } from '../../manifests/api.js';
 import { durationMs, renderedPools } from '../../manifests/render.js';
 import { LABELS, objectName } from '../../manifests/names.js';
 import { Informer, KubeObj } from '../kube/informer.js';
@@ -31,7 +31,15 @@ export interface Backend {
   readonly endpoints: readonly Endpoint[];
   /** Upstream timeout; undefined for none. */
   readonly timeoutMs?: number;
+  /** An external provider (DESIGN §9): its one endpoint stands for the provider's URL. */
+  readonly provider?: ModelProvider;
+  /** Highest data class it may receive (§9): its dataClass, else restricted in the cluster, public for a provider. */
+  readonly dataClass: DataClass;
+  readonly pricing?: Pricing;
 }
+
+/** The address of the one endpoint of a provider backend; never dialled, the provider's URL is. */
+export const providerAddress = (key: string) => `provider:${key}`;
 
 /** An immutable view of everything routing reads. */
 export interface View {
@@ -190,7 +198,10 @@ export class Catalog {
         return this.polled.get(url) ?? 0;
       };
       const endpoints: Endpoint[] = [];
-      if (cr.spec.backend) {
+      if (cr.spec.provider) {
+        // Always there: a provider's own availability shows as 429/5xx, which the priority strategy falls back on.
+        endpoints.push({ address: providerAddress(key), backend: key, gpu: false, capacity: Number.MAX_SAFE_INTEGER });
+      } else if (cr.spec.backend) {
         const gpu = cr.spec.resources?.gpu ?? 0;
         for (const svc of this.services.list()) {
           if (svc.metadata.namespace !== namespace || !matchesSelector(svc.metadata.labels, cr.spec.backend.selector ?? {})) continue;
@@ -210,7 +221,12 @@ export class Catalog {
       }
       const timeout = cr.spec.gatewayRoute?.timeout;
       const timeoutMs = timeout !== undefined ? durationMs(timeout) : defaultTimeoutMs;
-      backends.set(key, { key, label: key, endpoints: endpoints.sort((a, b) => (a.address < b.address ? -1 : 1)), timeoutMs: timeoutMs > 0 ? timeoutMs : undefined });
+      backends.set(key, {
+        key, label: key, endpoints: endpoints.sort((a, b) => (a.address < b.address ? -1 : 1)), timeoutMs: timeoutMs > 0 ? timeoutMs : undefined,
+        ...(cr.spec.provider ? { provider: cr.spec.provider } : {}),
+        dataClass: cr.spec.dataClass ?? (cr.spec.provider ? 'public' : 'restricted'),
+        ...(cr.spec.pricing ? { pricing: cr.spec.pricing } : {}),
+      });
     }
     const routes: RouteInfo[] = [];
     for (const r of this.modelRoutes.list()) {
@@ -226,7 +242,8 @@ export class Catalog {
             const svc = this.services.get(objectKey(namespace, t.service.name));
             const addrs = svc ? this.serviceAddresses(namespace, svc, t.service.port) : [];
             backends.set(backend, {
-              key: backend, label: objectKey(namespace, t.service.name), timeoutMs: defaultTimeoutMs > 0 ? defaultTimeoutMs : undefined,
+              // A Service in the cluster, like a ModelAPI that runs its own servers: restricted.
+              key: backend, label: objectKey(namespace, t.service.name), timeoutMs: defaultTimeoutMs > 0 ? defaultTimeoutMs : undefined, dataClass: 'restricted',
               endpoints: addrs.map((a) => ({ address: a, backend, gpu: false, capacity: 1 })),
             });
           }

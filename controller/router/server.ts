@@ -3,16 +3,29 @@
  * asked model and engine and the endpoint with the most free capacity, and streams the answer back. It
  * reads informer caches only and keeps nothing but in-flight counts in memory, so replicas answer alike.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
+import { Redis } from 'ioredis';
 import { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { Pool } from 'undici';
+import { Pool, request as undiciRequest } from 'undici';
 import { KubeClient } from '../kube/kube-client.js';
 import { AdminApi } from './admin.js';
-import { Catalog } from './catalog.js';
-import { Refusal, modelList, resolve, routingAsk, sameEngine } from './resolve.js';
+import { objectKey } from '../kube/resources.js';
+import { Backend, Catalog } from './catalog.js';
+import { PolicySources } from './policy-sources.js';
+import { AuditWriter } from './policy/audit.js';
+import { CACHE_HEADER, CachedResponse, MemoryCache, RedisCache } from './policy/cache.js';
+import { DATA_CLASS_HEADER } from './policy/data-class.js';
+import { Admission, Policy, PolicyTarget } from './policy/engine.js';
+import { isPolicyError } from './policy/errors.js';
+import { ClientLimiter } from './policy/limits.js';
+import { LlmMetrics } from './policy/metrics.js';
+import { openAIUsage } from './providers/http.js';
+import { Operation, StreamTranslator, TranslationError, Usage, providerAdapter } from './providers/index.js';
+import { PassThroughStream } from './providers/passthrough-stream.js';
+import { Refusal, RouteTargetInfo, modelList, resolve, routingAsk, sameEngine } from './resolve.js';
 import { Endpoint, chooseEndpoint } from './select.js';
 
 /** Bodies larger than this are refused with 413. */
@@ -42,11 +55,62 @@ export interface RouterOptions {
   readonly adminTokenSecret?: string;
   /** Port of the admin API. @default 8001; 0 picks a free port */
   readonly adminPort?: number;
+  /** Redis shared by the replicas for limits and the response cache; absent = in memory, per replica. */
+  readonly redisUrl?: string;
+  /** Audit lines go to this file instead of stdout. */
+  readonly auditFile?: string;
+  /** Put prompt and completion text in audit lines. @default false */
+  readonly auditContent?: boolean;
+  /** Where audit lines go without auditFile. @default process.stdout */
+  readonly auditStream?: NodeJS.WritableStream;
+  /** Completion tokens reserved for a request without max_tokens. @default 1024 */
+  readonly defaultMaxTokens?: number;
+  /** How long cached answers are kept; 0 turns the cache off. @default 5 min */
+  readonly cacheTtlMs?: number;
+}
+
+/** A candidate target with what the policy needs to know of it. */
+type Candidate = RouteTargetInfo & PolicyTarget & { readonly model: string };
+
+/** Largest non-streaming answer kept (for usage and the cache) while it is passed on. */
+const MAX_KEPT_BYTES = 16 * 1024 * 1024;
+/** Headers of the client's request that are for the router alone and never go upstream. */
+const ROUTER_ONLY = new Set(['authorization', DATA_CLASS_HEADER, CACHE_HEADER]);
+
+type AttemptResult =
+  | { readonly kind: 'done'; readonly status: number; readonly usage?: Usage; readonly reason?: string; readonly kept?: CachedResponse }
+  | { readonly kind: 'refused' }
+  | { readonly kind: 'fallback'; readonly reason: string };
+
+interface Attempt {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly path: string;
+  readonly upstreamPath: string;
+  readonly endpoint: Endpoint;
+  readonly backend: Backend;
+  readonly target: Candidate;
+  readonly body: Record<string, unknown>;
+  readonly admission: Admission<Candidate>;
+  /** The next target may be tried if this one fails before answering. */
+  readonly mayFallBack: boolean;
+  readonly includeUsage: boolean;
+  readonly stopTimer: () => void;
 }
 
 interface OpenAiError { readonly status: number; readonly type: string; readonly code: string; readonly message: string }
 
 class BodyTooLarge extends Error {}
+
+/** Writes with backpressure: waits for the client to drain, or to go away. */
+async function write(res: http.ServerResponse, chunk: string | Buffer): Promise<void> {
+  if (res.write(chunk) || res.destroyed) return;
+  await new Promise<void>((resolve) => {
+    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -81,6 +145,10 @@ export class Router {
   public metricsPort = 0;
   /** Port of the admin API; 0 when it is off. */
   public adminPort = 0;
+  public readonly sources: PolicySources;
+  private readonly policy: Policy;
+  private readonly audit: AuditWriter;
+  private readonly redis?: Redis;
 
   public constructor(private readonly opts: RouterOptions) {
     this.catalog = new Catalog({ client: opts.client, log: opts.log, namespace: opts.namespace, defaultTimeoutMs: opts.defaultTimeoutMs });
@@ -93,10 +161,42 @@ export class Router {
     });
     this.inFlightGauge = new Gauge({ name: 'agentway_router_in_flight_requests', help: 'Requests in flight to backends', registers });
     this.upstreamErrors = new Counter({ name: 'agentway_router_upstream_errors_total', help: 'Backend requests that failed, by kind', labelNames: ['kind'], registers });
+    this.sources = new PolicySources({
+      client: opts.client, log: opts.log, namespace: opts.namespace, credentialSecrets: () => this.credentialSecrets(),
+    });
+    this.catalog.modelApis.onChange(() => this.sources.watchSecrets());
+    if (opts.redisUrl) {
+      // No offline queue: while Redis is away, limits fall back to this replica's counts and the cache misses.
+      this.redis = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2000 });
+      this.redis.on('error', (err) => opts.log.warn({ err: err.message }, 'redis unavailable'));
+    }
+    this.audit = new AuditWriter(opts.auditFile, opts.auditStream);
+    const cacheTtlMs = opts.cacheTtlMs ?? 5 * 60 * 1000;
+    this.policy = new Policy({
+      index: () => this.sources.keyIndex(),
+      limiter: new ClientLimiter({ redis: this.redis }),
+      ...(cacheTtlMs > 0 ? { cache: this.redis ? new RedisCache(this.redis) : new MemoryCache(), cacheTtlMs } : {}),
+      defaultCompletionTokens: opts.defaultMaxTokens ?? 1024,
+      metrics: new LlmMetrics(this.registry),
+      audit: this.audit,
+      auditContent: opts.auditContent ?? false,
+    });
+  }
+
+  /** `namespace/name` of every provider credential Secret the ModelAPIs name. */
+  private credentialSecrets(): string[] {
+    return this.catalog.modelApis.list().flatMap((m) => {
+      const ref = m.spec?.provider?.credentialsSecretRef;
+      return typeof ref?.name === 'string' ? [objectKey(m.metadata.namespace ?? 'default', ref.name)] : [];
+    });
   }
 
   public async start(): Promise<void> {
     await this.catalog.start();
+    await this.sources.start();
+    if (this.sources.keyIndex().anonymous) {
+      this.opts.log.warn('no ModelAccess exists: requests need no key and are treated as class internal');
+    }
     this.server = http.createServer({ noDelay: true, headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
     await this.listen(this.server, this.opts.port ?? 8000);
     this.port = (this.server.address() as AddressInfo).port;
@@ -135,6 +235,9 @@ export class Router {
     }
     await Promise.all([...this.pools.values()].map((p) => p.destroy()));
     await this.catalog.stop();
+    await this.sources.stop();
+    await this.audit.close();
+    this.redis?.disconnect();
   }
 
   private handleMetrics(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -224,32 +327,78 @@ export class Router {
     const query = new URLSearchParams(url.searchParams);
     query.delete('owned_by');
     const upstreamPath = `${path}${query.size > 0 ? `?${query}` : ''}`;
-    const tried = new Set<string>();
-    // A refused connection sent nothing: the request goes to the next best endpoint, once.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const targets = resolution.targets.map((t) => ({
-        ...t, endpoints: (view.backends.get(t.backend)?.endpoints ?? []).filter((e) => !tried.has(e.address)),
-      }));
-      const choice = chooseEndpoint({
-        strategy: resolution.strategy, targets, gpuOnly: ask.gpu,
-        inFlight: (a) => this.inFlight.get(a) ?? 0, rotation: this.rotation++, random: Math.random(),
-      });
-      if (!choice) {
-        if (attempt > 0) break;
-        const retry = String(this.opts.retryAfterSeconds ?? 1);
-        return this.fail(res, path, {
-          status: 503, type: 'server_error', code: 'no_ready_backends',
-          message: `No ready endpoint serves model \`${ask.model}\`${ask.gpu ? ' on an accelerator' : ''}; retry later.`,
-        }, { 'Retry-After': retry });
+    const candidates: Candidate[] = resolution.targets.map((t) => {
+      const b = view.backends.get(t.backend);
+      return { ...t, id: t.backend, dataClass: b?.dataClass ?? 'restricted', ...(b?.pricing ? { pricing: b.pricing } : {}), ...(b?.provider ? { provider: b.provider.type } : {}) };
+    });
+    const admission = await this.policy.admit({
+      requestId: randomUUID(), received: new Date(), headers: req.headers, model: ask.model!, ...(ask.ownedBy ? { engine: ask.ownedBy } : {}), body: forward,
+    }, candidates, resolution.strategy);
+    if (isPolicyError(admission)) return this.fail(res, path, admission, { ...admission.headers });
+    if (admission.cacheKey) {
+      const hit = await this.policy.cached(admission);
+      if (hit) {
+        stopTimer();
+        this.requests.inc({ path, code: hit.status, backend: hit.backend });
+        res.writeHead(hit.status, { 'Content-Type': hit.contentType, 'Content-Length': hit.body.length, [BACKEND_HEADER]: hit.backend, [CACHE_HEADER]: 'hit' }).end(hit.body);
+        return;
       }
-      const target = resolution.targets.find((t) => t.backend === choice.endpoint.backend)!;
-      const backend = view.backends.get(target.backend)!;
-      const payload = JSON.stringify({ ...forward, model: target.model });
-      const outcome = await this.forward(req, res, choice.endpoint, upstreamPath, payload, backend.label, backend.timeoutMs, path, stopTimer);
-      if (outcome !== 'refused') return;
-      tried.add(choice.endpoint.address);
     }
-    this.fail(res, path, { status: 502, type: 'server_error', code: 'upstream_unavailable', message: 'The model server refused the connection.' });
+    const stream = forward.stream === true;
+    const streamOptions = forward.stream_options as Record<string, unknown> | undefined;
+    const includeUsage = streamOptions?.include_usage === true;
+
+    // priority: each eligible target in turn, falling back on 429, 5xx, a refused connection or a timeout
+    // before the answer started; cheapest: the one cheapest; capacity and weighted: the router's choice among
+    // every eligible target. Every list here holds eligible targets only.
+    const groups: Candidate[][] = resolution.strategy === 'priority' ? admission.targets.map((t) => [t])
+      : [resolution.strategy === 'cheapest' ? [...admission.targets] : [...admission.eligible]];
+    const fallbacks: Candidate[] = [];
+    let chosen = false;
+    let lastReason = 'upstream_unavailable';
+    for (let g = 0; g < groups.length; g++) {
+      const tried = new Set<string>();
+      // A refused connection sent nothing: the request goes to the next best endpoint, once.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const targets = groups[g].map((t) => ({ ...t, endpoints: (view.backends.get(t.backend)?.endpoints ?? []).filter((e) => !tried.has(e.address)) }));
+        const choice = chooseEndpoint({
+          strategy: resolution.strategy === 'weighted' ? 'weighted' : 'capacity', targets, gpuOnly: ask.gpu,
+          inFlight: (a) => this.inFlight.get(a) ?? 0, rotation: this.rotation++, random: Math.random(),
+        });
+        if (!choice) break;
+        chosen = true;
+        const target = groups[g].find((t) => t.backend === choice.endpoint.backend)!;
+        const backend = view.backends.get(target.backend)!;
+        // Usage of a stream comes in its last chunk, asked for here; the client gets that chunk only if it asked.
+        const body: Record<string, unknown> = { ...forward, model: target.model, ...(stream ? { stream_options: { ...streamOptions, include_usage: true } } : {}) };
+        const result = await this.attempt({
+          req, res, path, upstreamPath, endpoint: choice.endpoint, backend, target, body, admission, includeUsage, stopTimer,
+          mayFallBack: g < groups.length - 1,
+        });
+        if (result.kind === 'done') {
+          if (result.kept) await this.policy.store(admission, result.kept);
+          await this.policy.finish(admission, {
+            status: result.status, target, fallbacks, ...(result.usage ? { usage: result.usage } : {}), ...(result.reason ? { reason: result.reason } : {}),
+            ...(this.opts.auditContent ? { content: { request: forward } } : {}),
+          });
+          return;
+        }
+        if (!fallbacks.includes(target)) fallbacks.push(target);
+        if (result.kind === 'refused') { tried.add(choice.endpoint.address); lastReason = 'upstream_connect_error'; continue; }
+        lastReason = result.reason;
+        break;
+      }
+    }
+    if (!chosen) {
+      const retry = String(this.opts.retryAfterSeconds ?? 1);
+      await this.policy.finish(admission, { status: 503, reason: 'no_ready_backends' });
+      return this.fail(res, path, {
+        status: 503, type: 'server_error', code: 'no_ready_backends',
+        message: `No ready endpoint serves model \`${ask.model}\`${ask.gpu ? ' on an accelerator' : ''}; retry later.`,
+      }, { 'Retry-After': retry });
+    }
+    await this.policy.finish(admission, { status: 502, reason: lastReason, fallbacks });
+    this.fail(res, path, { status: 502, type: 'server_error', code: 'upstream_unavailable', message: 'No model server could take the request.' });
   }
 
   private pool(addr: string): Pool {
@@ -261,53 +410,91 @@ export class Router {
     return pool;
   }
 
-  /** Sends the request to one endpoint and streams its answer back; 'refused' when nothing reached it. */
-  private async forward(
-    req: http.IncomingMessage, res: http.ServerResponse, endpoint: Endpoint, upstreamPath: string, payload: string,
-    backend: string, timeoutMs: number | undefined, path: string, stopTimer: () => void,
-  ): Promise<'done' | 'refused'> {
-    const headers: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = v;
-    headers['content-type'] = 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(payload));
+  /** The request to send: to an in-cluster endpoint as the client sent it, to a provider as its adapter makes it. */
+  private async upstreamRequest(a: Attempt): Promise<{ url?: string; headers: Record<string, string | string[]>; payload: Buffer; translate?: ReturnType<typeof providerAdapter> } | { error: string; status: number; message: string }> {
+    const provider = a.backend.provider;
+    if (!provider) {
+      const headers: Record<string, string | string[]> = {};
+      const keyed = !this.sources.keyIndex().anonymous;
+      for (const [k, v] of Object.entries(a.req.headers)) {
+        // The client's key belongs to the router; it never reaches a model server.
+        if (v !== undefined && !DROP_REQUEST.has(k) && !(keyed && ROUTER_ONLY.has(k)) && k !== DATA_CLASS_HEADER && k !== CACHE_HEADER) headers[k] = v;
+      }
+      const payload = Buffer.from(JSON.stringify(a.body));
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+      return { headers, payload };
+    }
+    const [namespace] = a.backend.key.split('/');
+    const ref = provider.credentialsSecretRef;
+    const credential = ref ? this.sources.secrets.data(namespace, ref.name)?.[ref.key] : undefined;
+    if (ref && credential === undefined) {
+      return { error: 'provider_credentials_missing', status: 502, message: `The credentials of ${a.backend.label} are not available to the router.` };
+    }
+    const adapter = providerAdapter({ type: provider.type, url: provider.url, region: provider.region, model: provider.model, credential });
+    if (!adapter.supports(a.path.slice(3) as Operation)) {
+      return { error: 'unsupported_operation', status: 400, message: `${a.path} is not offered by ${provider.type} (${a.backend.label}).` };
+    }
+    try {
+      const up = await adapter.prepare(a.path.slice(3) as Operation, a.body, new Date());
+      return { url: up.url, headers: { ...up.headers }, payload: up.body, translate: adapter };
+    } catch (err) {
+      if (err instanceof TranslationError) return { error: 'invalid_request', status: 400, message: err.message };
+      // A credential that cannot be used: say so without quoting it.
+      return { error: 'provider_credentials_invalid', status: 502, message: `The credentials of ${a.backend.label} cannot be used: ${(err as Error).message}` };
+    }
+  }
+
+  /**
+   * One try at one endpoint. Writes the answer to the client unless the attempt may fall back and failed
+   * before anything was written: a 429 or 5xx, a refused connection, a timeout before the answer started.
+   */
+  private async attempt(a: Attempt): Promise<AttemptResult> {
+    const { res, path, backend } = a;
+    const prepared = await this.upstreamRequest(a);
+    if ('error' in prepared) {
+      if (a.mayFallBack && prepared.status >= 500) return { kind: 'fallback', reason: prepared.error };
+      this.fail(res, path, { status: prepared.status, type: prepared.status === 400 ? 'invalid_request_error' : 'server_error', code: prepared.error, message: prepared.message }, { [BACKEND_HEADER]: backend.label });
+      return { kind: 'done', status: prepared.status, reason: prepared.error };
+    }
     const abort = new AbortController();
     let timedOut = false;
-    const timer = timeoutMs ? setTimeout(() => { timedOut = true; abort.abort(); }, timeoutMs) : undefined;
+    const timer = backend.timeoutMs ? setTimeout(() => { timedOut = true; abort.abort(); }, backend.timeoutMs) : undefined;
     // A client that goes away aborts the upstream request: the model stops generating for nobody.
     const onClose = () => { if (!res.writableFinished) abort.abort(); };
     res.on('close', onClose);
-    const addr = endpoint.address;
+    const addr = a.endpoint.address;
     this.inFlight.set(addr, (this.inFlight.get(addr) ?? 0) + 1);
     this.inFlightGauge.inc();
     try {
-      const up = await this.pool(addr).request({ method: 'POST', path: upstreamPath, headers, body: payload, signal: abort.signal });
-      const out: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP_RESPONSE.has(k)) out[k] = v;
-      out[BACKEND_HEADER] = backend;
-      res.writeHead(up.statusCode, out);
-      // Server-sent events go out chunk by chunk as they arrive: headers now, no buffering.
-      res.flushHeaders();
-      stopTimer();
-      this.requests.inc({ path, code: up.statusCode, backend });
-      await pipeline(up.body, res);
-      return 'done';
+      const up = prepared.url
+        ? await undiciRequest(prepared.url, { method: 'POST', headers: prepared.headers, body: prepared.payload, signal: abort.signal, headersTimeout: 0, bodyTimeout: 0 })
+        : await this.pool(addr).request({ method: 'POST', path: a.upstreamPath, headers: prepared.headers, body: prepared.payload, signal: abort.signal });
+      if (a.mayFallBack && (up.statusCode === 429 || up.statusCode >= 500)) {
+        await up.body.dump().catch(() => undefined);
+        this.upstreamErrors.inc({ kind: `status_${up.statusCode}` });
+        return { kind: 'fallback', reason: `upstream_status_${up.statusCode}` };
+      }
+      return await this.relay(a, up, prepared.translate);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (res.headersSent) {
         if (!res.destroyed) res.destroy();
         if (!abort.signal.aborted || timedOut) this.upstreamErrors.inc({ kind: timedOut ? 'timeout' : 'stream' });
-        return 'done';
+        return { kind: 'done', status: res.statusCode, reason: timedOut ? 'upstream_timeout_during_stream' : 'upstream_stream_error' };
       }
-      if (abort.signal.aborted && !timedOut) return 'done'; // the client left
-      if (code === 'ECONNREFUSED') { this.upstreamErrors.inc({ kind: 'refused' }); return 'refused'; }
+      if (abort.signal.aborted && !timedOut) return { kind: 'done', status: 499, reason: 'client_closed' };
+      const connectFailure = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ECONNRESET' || code === 'UND_ERR_CONNECT_TIMEOUT';
+      if (code === 'ECONNREFUSED' && !backend.provider) { this.upstreamErrors.inc({ kind: 'refused' }); return { kind: 'refused' }; }
       this.upstreamErrors.inc({ kind: timedOut ? 'timeout' : 'error' });
-      this.opts.log.warn({ backend, endpoint: addr, err: (err as Error).message }, 'backend request failed');
+      if (a.mayFallBack && (timedOut || connectFailure)) return { kind: 'fallback', reason: timedOut ? 'upstream_timeout' : 'upstream_connect_error' };
+      this.opts.log.warn({ backend: backend.label, endpoint: backend.provider ? backend.provider.type : addr, err: (err as Error).message }, 'backend request failed');
       if (timedOut) {
-        this.fail(res, path, { status: 504, type: 'server_error', code: 'upstream_timeout', message: `The model server did not answer within ${timeoutMs} ms.` }, { [BACKEND_HEADER]: backend });
-      } else {
-        this.fail(res, path, { status: 502, type: 'server_error', code: 'upstream_error', message: `The model server failed: ${(err as Error).message}` }, { [BACKEND_HEADER]: backend });
+        this.fail(res, path, { status: 504, type: 'server_error', code: 'upstream_timeout', message: `The model server did not answer within ${backend.timeoutMs} ms.` }, { [BACKEND_HEADER]: backend.label });
+        return { kind: 'done', status: 504, reason: 'upstream_timeout' };
       }
-      return 'done';
+      this.fail(res, path, { status: 502, type: 'server_error', code: 'upstream_error', message: `The model server failed: ${(err as Error).message}` }, { [BACKEND_HEADER]: backend.label });
+      return { kind: 'done', status: 502, reason: 'upstream_error' };
     } finally {
       if (timer) clearTimeout(timer);
       res.off('close', onClose);
@@ -316,5 +503,74 @@ export class Router {
       else this.inFlight.set(addr, n);
       this.inFlightGauge.dec();
     }
+  }
+
+  /** Passes an upstream answer on (translated for Anthropic and Bedrock), reading its usage on the way. */
+  private async relay(a: Attempt, up: Awaited<ReturnType<Pool['request']>>, adapter?: ReturnType<typeof providerAdapter>): Promise<AttemptResult> {
+    const { res, path, backend, admission } = a;
+    const status = up.statusCode;
+    const ctx = { model: admission.request.model, created: Math.floor(Date.now() / 1000), requestId: `chatcmpl-${admission.request.requestId}`, includeUsage: a.includeUsage };
+    const upType = String(up.headers['content-type'] ?? '');
+    const streaming = status < 400 && (upType.startsWith('text/event-stream') || upType.startsWith('application/vnd.amazon.eventstream'));
+    const extra: Record<string, string> = { [BACKEND_HEADER]: backend.label, ...(admission.cacheKey ? { [CACHE_HEADER]: 'miss' } : {}) };
+    const out: Record<string, string | string[]> = {};
+    if (!adapter?.streamTranslator(ctx)) {
+      for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP_RESPONSE.has(k)) out[k] = v;
+    }
+    if (streaming) {
+      const translator: StreamTranslator = adapter?.streamTranslator(ctx) ?? new PassThroughStream(a.includeUsage);
+      delete out['content-length'];
+      res.writeHead(status, { ...out, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...extra });
+      // Server-sent events go out as they arrive: headers now, each event as soon as it is whole.
+      res.flushHeaders();
+      a.stopTimer();
+      this.requests.inc({ path, code: status, backend: backend.label });
+      for await (const chunk of up.body) {
+        const text = translator.push(chunk as Buffer);
+        if (text) await write(res, text);
+      }
+      res.end(translator.end());
+      return { kind: 'done', status, ...(translator.usage() ? { usage: translator.usage() } : {}) };
+    }
+    if (adapter && adapter.streamTranslator(ctx)) {
+      // Anthropic and Bedrock: the answer is translated whole (a non-streaming JSON body).
+      const raw = Buffer.from(await up.body.arrayBuffer());
+      let body: Buffer;
+      try {
+        body = (status < 400 ? adapter.translateResponse(raw, ctx) : adapter.translateError(status, raw)) ?? raw;
+      } catch {
+        body = Buffer.from(JSON.stringify({ error: { message: `${backend.label} answered with a body that is not JSON`, type: 'server_error', code: 'upstream_invalid_response' } }));
+      }
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(body.length), ...extra }).end(body);
+      a.stopTimer();
+      this.requests.inc({ path, code: status, backend: backend.label });
+      return this.finished(status, body, backend);
+    }
+    res.writeHead(status, { ...out, ...extra });
+    res.flushHeaders();
+    a.stopTimer();
+    this.requests.inc({ path, code: status, backend: backend.label });
+    // Passed on as it arrives, with a copy kept (up to a bound) for the usage and the cache.
+    const kept: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of up.body) {
+      const c = chunk as Buffer;
+      await write(res, c);
+      size += c.length;
+      if (size <= MAX_KEPT_BYTES) kept.push(c);
+    }
+    res.end();
+    return size <= MAX_KEPT_BYTES ? this.finished(status, Buffer.concat(kept), backend, String(up.headers['content-type'] ?? 'application/json')) : { kind: 'done', status };
+  }
+
+  private finished(status: number, body: Buffer, backend: Backend, contentType = 'application/json'): AttemptResult {
+    let usage: Usage | undefined;
+    if (status < 400) {
+      try { usage = openAIUsage(JSON.parse(body.toString('utf8'))); } catch { /* no usage in a body that is not JSON */ }
+    }
+    return {
+      kind: 'done', status, ...(usage ? { usage } : {}),
+      ...(status === 200 ? { kept: { status, contentType, body, backend: backend.key } } : {}),
+    };
   }
 }

@@ -158,8 +158,12 @@ export class Policy {
 
   /** Settles the reservation on the real usage, counts tokens and cost, writes the audit line. */
   public async finish<T extends PolicyTarget>(a: Admission<T>, o: Outcome<T>): Promise<void> {
-    const used = o.usage ? o.usage.promptTokens + o.usage.completionTokens : 0;
-    await this.deps.limiter.settle(a.reservation, used).catch(() => undefined);
+    // An answer without usage (an aborted stream, a server that reports none) keeps its reservation as spent;
+    // a failure used nothing.
+    if (o.usage || o.status >= 400) {
+      const used = o.usage ? o.usage.promptTokens + o.usage.completionTokens : 0;
+      await this.deps.limiter.settle(a.reservation, used).catch(() => undefined);
+    }
     const provider = o.target ? o.target.provider ?? 'in-cluster' : undefined;
     const cost = o.usage ? costUsd(o.usage, o.target?.pricing) : undefined;
     if (o.usage && o.target) this.deps.metrics?.recordUsage({ model: a.request.model, provider: provider!, client: a.client.id }, o.usage, cost ?? 0);

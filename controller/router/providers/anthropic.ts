@@ -133,6 +133,7 @@ export class AnthropicStreamTranslator implements StreamTranslator {
       }
       case 'message_stop': {
         this.done = true;
+        if (this.ctx.includeUsage === false) return '';
         return sseData({
           id: this.id, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model,
           choices: [], usage: usageJson(this.usage() ?? anthropicUsage(undefined)),

@@ -214,6 +214,7 @@ export class ConverseStreamTranslator implements StreamTranslator {
         return this.chunk({}, finishReason(data.stopReason) ?? 'stop');
       case 'metadata':
         this.raw = { ...(data.usage ?? {}) };
+        if (this.ctx.includeUsage === false) return '';
         return sseData({
           id: this.ctx.requestId, object: 'chat.completion.chunk', created: this.ctx.created, model: this.ctx.model,
           choices: [], usage: usageJson(converseUsage(this.raw)),

@@ -52,6 +52,11 @@ export interface ResponseContext {
   readonly created: number;
   /** Used as the completion id when the provider gives none. */
   readonly requestId: string;
+  /**
+   * Whether the client asked for the usage chunk (`stream_options.include_usage`); usage is read either way.
+   * @default true
+   */
+  readonly includeUsage?: boolean;
 }
 
 /** Turns a provider's streamed answer into OpenAI `chat.completion.chunk` server-sent events. */

@@ -15,7 +15,7 @@ import { RouterInstall } from './router-install.js';
 export interface InstallProps {
   /** Namespace of the controller. @default 'agentway-system' */
   readonly namespace?: string;
-  /** Controller image. @default 'ghcr.io/agentway/agentway:0.1.0' */
+  /** Image of the controller, route server and router. @default DEFAULT_IMAGE, what `npm run image` builds */
   readonly image?: string;
   /** Controller replicas; one leads at a time. @default 2 */
   readonly replicas?: number;
@@ -25,7 +25,10 @@ export interface InstallProps {
   readonly routing?: Pick<RenderConfig, 'gateway' | 'router'>;
 }
 
-export const DEFAULT_IMAGE = 'ghcr.io/agentway/agentway:0.1.0';
+/** The package version (package.json's; a test keeps the two equal). */
+export const VERSION = '0.1.0';
+/** The image the repository's Dockerfile builds: `npm run image` tags it `localhost/agentway:<package version>`. */
+export const DEFAULT_IMAGE = `localhost/agentway:${VERSION}`;
 export const CONTROLLER_NAME = 'agentway-controller';
 export const LEASE_NAME = 'agentway-controller';
 export const ROUTE_SERVER_NAME = 'agentway-route-server';

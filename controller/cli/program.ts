@@ -48,9 +48,9 @@ export function program(): Command {
   addRenderFlags(cli.command('install'))
     .description('print the controller\'s own manifests (Namespace, CRDs, RBAC, Deployment, Service) for kubectl or Argo CD')
     .option('--namespace <namespace>', 'namespace of the controller', 'agentway-system')
-    .option('--image <image>', 'controller image', 'ghcr.io/agentway/agentway:0.1.0')
+    .option('--image <image>', 'image of the controller, route server and router (default: localhost/agentway:<version>, as `npm run image` builds it)')
     .addOption(new Option('--replicas <n>', 'controller replicas (one leads)').default(2).argParser(positiveInt))
-    .action(async (opts: RenderFlags & { namespace: string; image: string; replicas: number }) => {
+    .action(async (opts: RenderFlags & { namespace: string; image?: string; replicas: number }) => {
       const [{ renderInstall }, { toYaml }] = await Promise.all([import('../../manifests/install.js'), import('../../manifests/synth.js')]);
       process.stdout.write(toYaml(renderInstall({
         namespace: opts.namespace, image: opts.image, replicas: opts.replicas, controllerArgs: passThroughFlags(opts),

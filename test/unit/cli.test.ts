@@ -85,6 +85,8 @@ beforeAll(async () => {
     crds: [['crds']],
     dangling: [['synth', '-f', files.dangling, '-o', out('dangling')]],
     policy: [['synth', '-f', files.tolerating, '-o', out('policy'), '--allowed-tolerations', 'nvidia.com/gpu,example.com/dedicated']],
+    install: [['install']],
+    installImage: [['install', '--image', 'registry.example.com/platform/agentway:0.1.0']],
     installPolicy: [['install', '--allowed-tolerations', 'nvidia.com/gpu', '--allowed-node-selectors', 'gpu=a100,topology.kubernetes.io/zone']],
   };
   // As many at a time as there are CPUs: more only makes them fight over the CPUs.
@@ -142,6 +144,15 @@ describe('agentway synth', () => {
     expect(controller.spec.template.spec.containers[0].args).toEqual(expect.arrayContaining([
       '--allowed-tolerations=nvidia.com/gpu', '--allowed-node-selectors=gpu=a100,topology.kubernetes.io/zone',
     ]));
+  });
+
+  test('install runs the image `npm run image` builds, tagged with the package version, unless --image names another', () => {
+    const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    const images = (stdout: string) => [...new Set(objectsInYaml(stdout).filter((o) => o.kind === 'Deployment')
+      .flatMap((d) => d.spec.template.spec.containers.map((c: Json) => c.image)))];
+    expect(runs.install.code).toBe(0);
+    expect(images(runs.install.stdout)).toEqual([`localhost/agentway:${version}`]);
+    expect(images(runs.installImage.stdout)).toEqual(['registry.example.com/platform/agentway:0.1.0']);
   });
 
   test('a bad CR writes no files, not even those of the good CRs', () => {

@@ -514,8 +514,11 @@ export class Router {
     const streaming = status < 400 && (upType.startsWith('text/event-stream') || upType.startsWith('application/vnd.amazon.eventstream'));
     const extra: Record<string, string> = { [BACKEND_HEADER]: backend.label, ...(admission.cacheKey ? { [CACHE_HEADER]: 'miss' } : {}) };
     const out: Record<string, string | string[]> = {};
-    if (!adapter?.streamTranslator(ctx)) {
+    if (!backend.provider) {
       for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !DROP_RESPONSE.has(k)) out[k] = v;
+    } else if (!adapter?.streamTranslator(ctx)) {
+      // A provider's own headers (organisation, request ids, cookies) stay with the router.
+      for (const k of ['content-type', 'content-length']) if (up.headers[k] !== undefined) out[k] = up.headers[k]!;
     }
     if (streaming) {
       const translator: StreamTranslator = adapter?.streamTranslator(ctx) ?? new PassThroughStream(a.includeUsage);

@@ -6,6 +6,7 @@
  * credential anywhere a person or a scraper can read.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { AddressInfo, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { KubeClient } from '../../controller/kube/kube-client.js';
@@ -45,6 +46,14 @@ let flaky: FakeServer;
 let bedrock: FakeServer;
 let vllm: FakeModelServer;
 let bases: string[] = [];
+let deadPort = 0;
+
+/** A loopback port nothing listens on: connections to it are refused. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => { const { port } = s.address() as AddressInfo; s.close(() => resolve(port)); });
+  });
+}
 
 async function startRouter(i: number): Promise<Router> {
   const router = new Router({
@@ -84,6 +93,7 @@ beforeAll(async () => {
   objects = new TestObjects(kube);
   ns = await scenarios.namespace('policy');
   redis = await startRedis();
+  deadPort = await closedPort();
   [openai, anthropic, flaky, bedrock, vllm] = await Promise.all([
     startFakeOpenAI({ apiKey: CREDS.openai }), startFakeAnthropic(CREDS.anthropic), startFakeAnthropic(CREDS.anthropic),
     startFakeBedrock({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTESTKEY', secretAccessKey: 'aws-secret-access-key-789' } }),
@@ -100,7 +110,7 @@ beforeAll(async () => {
   await secret('public-keys', { site: KEYS.pub });
   const cred = (name: string, key: string) => ({ credentialsSecretRef: { name, key } });
   await objects.create(ns, 'ModelAPI', 'gpt', {
-    models: ['chat', 'summarize', 'cached'], provider: { type: 'openai', url: `${openai.origin}/v1`, model: 'gpt-4o-mini', ...cred('openai', 'apiKey') },
+    models: ['chat', 'summarize', 'retry-chat'], provider: { type: 'openai', url: `${openai.origin}/v1`, model: 'gpt-4o-mini', ...cred('openai', 'apiKey') },
     pricing: { inputPer1M: 0.15, outputPer1M: 0.6 },
   });
   await objects.create(ns, 'ModelAPI', 'claude', {
@@ -114,17 +124,23 @@ beforeAll(async () => {
     models: ['bedrock-chat'], dataClass: 'internal', provider: { type: 'bedrock', url: bedrock.origin, region: 'us-east-1', model: 'amazon.nova-lite-v1:0', ...cred('aws', 'credentials') },
   });
   await objects.create(ns, 'ModelAPI', 'private', { image: 'vllm/vllm-openai:v0.6.3', port: vllm.port, models: ['chat', 'summarize'], ownedBy: 'vllm', pricing: { inputPer1M: 5, outputPer1M: 20 } });
+  // A private model whose only endpoint refuses connections, and a public provider behind it.
+  await objects.create(ns, 'ModelAPI', 'dead-private', { image: 'vllm/vllm-openai:v0.6.3', port: deadPort, models: ['retry-chat'] });
+  await objects.create(ns, 'ModelRoute', 'retry', {
+    model: 'retry-chat', strategy: 'priority', targets: [{ modelAPI: 'dead-private', priority: 0 }, { modelAPI: 'gpt', priority: 1 }],
+  });
   await objects.create(ns, 'ModelRoute', 'chat', { model: 'chat', strategy: 'cheapest', targets: [{ modelAPI: 'gpt' }, { modelAPI: 'claude' }, { modelAPI: 'private' }] });
   await objects.create(ns, 'ModelRoute', 'public-only', { model: 'summarize', strategy: 'cheapest', targets: [{ modelAPI: 'gpt' }] });
   await objects.create(ns, 'ModelRoute', 'fallback', {
     model: 'fallback', strategy: 'priority', targets: [{ modelAPI: 'claude-flaky', priority: 0 }, { modelAPI: 'claude', priority: 1 }],
   });
   await objects.create(ns, 'ModelAccess', 'apps', { apiKeys: { secretRef: { name: 'app-keys' } }, dataClass: 'internal' });
-  await objects.create(ns, 'ModelAccess', 'secure', { apiKeys: { secretRef: { name: 'secure-keys' } }, dataClass: 'restricted', models: ['chat', 'summarize'] });
+  await objects.create(ns, 'ModelAccess', 'secure', { apiKeys: { secretRef: { name: 'secure-keys' } }, dataClass: 'restricted', models: ['chat', 'summarize', 'retry-chat'] });
   await objects.create(ns, 'ModelAccess', 'limited', { apiKeys: { secretRef: { name: 'limited-keys' } }, limits: { requestsPerMinute: 3 } });
   await objects.create(ns, 'ModelAccess', 'shared', { apiKeys: { secretRef: { name: 'shared-keys' } }, limits: { tokensPerMinute: 1000 } });
   await objects.create(ns, 'ModelAccess', 'public', { apiKeys: { secretRef: { name: 'public-keys' } }, dataClass: 'public' });
   await eventually(() => markPodsReady(ns, { 'app.kubernetes.io/instance': 'modelapi-private' }, '127.0.0.1'), { timeoutMs: T });
+  await eventually(() => markPodsReady(ns, { 'app.kubernetes.io/instance': 'modelapi-dead-private' }, '127.0.0.1'), { timeoutMs: T });
   const rs = [await startRouter(0), await startRouter(1)];
   bases = rs.map((r) => `http://127.0.0.1:${r.port}`);
   await eventually(async () => {
@@ -231,6 +247,17 @@ describe('fallback', () => {
     expect(flaky.requests.length).toBe(before + 1);
     expect(lastAudit()).toMatchObject({ decision: 'routed', target: `${ns}/claude`, fallbacks: [`${ns}/claude-flaky`] });
     flaky.behave({});
+  });
+
+  test('a refused connection falls back only within the class: restricted → 502, public → the provider', async () => {
+    const before = openai.requests.length;
+    const restricted = await post(KEYS.secure, chat('retry-chat'));
+    expect([restricted.status, restricted.json.error.code]).toEqual([502, 'upstream_unavailable']);
+    expect(openai.requests.length).toBe(before);
+    expect(lastAudit()).toMatchObject({ decision: 'failed', status: 502, dataClass: 'restricted' });
+    const open = await post(KEYS.pub, chat('retry-chat'));
+    expect([open.status, open.headers.get('x-agentway-backend')]).toEqual([200, `${ns}/gpt`]);
+    expect(lastAudit()).toMatchObject({ decision: 'routed', target: `${ns}/gpt`, fallbacks: [`${ns}/dead-private`] });
   });
 
   test('no fallback once the first streamed byte went to the client', async () => {

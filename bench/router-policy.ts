@@ -1,0 +1,187 @@
+/**
+ * Benchmark: what the policy of the model router costs (DESIGN §9), in the same run:
+ * - two router processes in front of the same kind of fake backend, each on its own namespace: one where no
+ *   ModelAccess exists (anonymous: no key, no limits; the policy's cheapest path) and one where every request
+ *   carries a key of a ModelAccess with request and token limits (key check, class filter, limit reservation
+ *   and settlement). Both write an audit line per request (to /dev/null) and have the cache off. Open-loop
+ *   load at a fixed 1,000 req/s, 1 KB chat body, 16 connections, 10 s after 2 s of warm-up, in the order
+ *   A B B A; the better run of each side counts. The added p50/p99 is keyed minus anonymous.
+ * - cache hits: the keyed router with its cache on, the same temperature-0 body at 1,000 req/s; every answer
+ *   checked to be a hit.
+ * - the audit line alone: building and writing one line, in this process, per line.
+ */
+import { writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import path from 'node:path';
+import { Pool } from 'undici';
+import { auditLine, AuditWriter } from '../controller/router/policy/audit.js';
+import { markPodsReady, newNamespace } from '../test/env/kube.js';
+import { BenchContext, Benchmark, CR_API_VERSION, Child, crPath, freePort, poll, quantile, row, sleep, startController, startNode } from './lib.js';
+
+const MODEL = 'bench-model';
+const RATE = 1000;
+const KEY = 'sk-bench-policy-0123456789abcdef';
+
+const BACKEND = `
+const http = require('node:http');
+const answer = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', created: 1700000000, model: '${MODEL}',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'hello' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 250, completion_tokens: 1, total_tokens: 251 } });
+http.createServer({ noDelay: true, keepAliveTimeout: 65000 }, (req, res) => {
+  req.resume();
+  req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(answer) }).end(answer));
+}).listen(Number(process.argv[1]), '127.0.0.1');
+`;
+
+function chatBody(temperature: number): string {
+  const base = { model: MODEL, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }], max_tokens: 16, temperature };
+  base.messages[1].content = 'x'.repeat(Math.max(0, 1024 - JSON.stringify(base).length));
+  return JSON.stringify(base);
+}
+
+interface Load { readonly p50: number; readonly p99: number; readonly ok: number; readonly bad: number; readonly hits: number }
+
+/** Open loop: requests start on a fixed schedule whatever the answers do; latency counts from the schedule. */
+async function load(port: number, body: string, headers: Record<string, string>, seconds: number, warmup: number): Promise<Load> {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 16, pipelining: 1 });
+  const latencies: number[] = [];
+  let ok = 0;
+  let bad = 0;
+  let hits = 0;
+  const total = (seconds + warmup) * RATE;
+  const start = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const measured = i >= warmup * RATE;
+    inFlight.push(pool.request({
+      method: 'POST', path: '/v1/chat/completions', body,
+      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
+    }).then(async (res) => {
+      await res.body.dump();
+      if (!measured) return;
+      latencies.push(performance.now() - due);
+      if (res.statusCode === 200) ok++; else bad++;
+      if (res.headers['x-agentway-cache'] === 'hit') hits++;
+    }, () => { if (measured) bad++; }));
+    if (inFlight.length > 4096) await Promise.all(inFlight.splice(0));
+  }
+  await Promise.all(inFlight);
+  await pool.close();
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ok, bad, hits };
+}
+
+/** A namespace with a ModelAPI whose pod is "ready" at the backend's address; with a ModelAccess when keyed. */
+async function namespaceWithBackend(ctx: BenchContext, backendPort: number, keyed: boolean): Promise<string> {
+  const { kube, kubeconfigPath } = await ctx.cluster();
+  const ns = await newNamespace(keyed ? 'bench-policy-keyed' : 'bench-policy-anon');
+  await kube.request('POST', crPath('ModelAPI', ns), {
+    body: { apiVersion: CR_API_VERSION, kind: 'ModelAPI', metadata: { name: 'bench' }, spec: { image: 'vllm/vllm-openai:v0.6.3', port: backendPort, models: [MODEL], ownedBy: 'vllm' } },
+  });
+  if (keyed) {
+    await kube.request('POST', `/api/v1/namespaces/${ns}/secrets`, {
+      body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bench-keys' }, data: { bench: Buffer.from(KEY).toString('base64') } },
+    });
+    await kube.request('POST', `/apis/agentway.dev/v1alpha1/namespaces/${ns}/modelaccesses`, {
+      body: {
+        apiVersion: CR_API_VERSION, kind: 'ModelAccess', metadata: { name: 'bench' },
+        spec: { apiKeys: { secretRef: { name: 'bench-keys' } }, dataClass: 'internal', models: [MODEL], limits: { requestsPerMinute: 100_000_000, tokensPerMinute: 2_000_000_000 } },
+      },
+    });
+  }
+  const controller = await startController(kubeconfigPath, ns);
+  try {
+    await poll(() => markPodsReady(ns, { 'app.kubernetes.io/instance': 'modelapi-bench' }, '127.0.0.1'), 60_000, 'the ModelAPI pod', 200);
+  } finally {
+    await controller.stop();
+  }
+  return ns;
+}
+
+async function startRouter(ctx: BenchContext, dir: string, name: string, ns: string, extra: readonly string[]): Promise<{ child: Child; port: number }> {
+  const { kubeconfigPath } = await ctx.cluster();
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const child = startNode([...ctx.programs().cli, 'router', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--host', '127.0.0.1',
+    '--port', String(port), '--metrics-port', String(metricsPort), '--admin-port', String(await freePort()), '--audit-file', '/dev/null', ...extra],
+  path.join(dir, `${name}.log`), { LOG_LEVEL: 'warn' });
+  return { child, port };
+}
+
+async function ready(port: number, body: string, headers: Record<string, string>): Promise<void> {
+  await poll(async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+    await res?.arrayBuffer();
+    return res?.status === 200 ? true : undefined;
+  }, 60_000, 'the router to answer');
+}
+
+/** Microseconds to build and write one audit line. */
+function auditLineCost(): number {
+  const sink = new Writable({ write: (_c, _e, cb) => cb() });
+  const writer = new AuditWriter(undefined, sink);
+  const rec = {
+    time: new Date().toISOString(), requestId: '6f1c1c3e-5a61-4c4e-9d53-2b1f7d3c9a10', client: 'team-a/apps/web', model: MODEL, engine: 'vllm',
+    dataClass: 'internal' as const, decision: 'routed' as const, target: 'team-a/bench', provider: 'in-cluster', status: 200,
+    tokens: { prompt: 250, completion: 1, cached: 0 }, costUsd: 0.000251, latencyMs: 1.234,
+  };
+  for (let i = 0; i < 20_000; i++) writer.write(auditLine(rec));
+  const n = 200_000;
+  const t = performance.now();
+  for (let i = 0; i < n; i++) writer.write(auditLine(rec));
+  return ((performance.now() - t) * 1000) / n;
+}
+
+export const routerPolicy: Benchmark = {
+  name: 'router-policy',
+  title: 'model router policy: added latency of key check, class filter, limits (1,000 req/s, 1 KB body) vs anonymous; cache-hit latency; audit line cost',
+  async run(ctx) {
+    const dir = ctx.scratch('router-policy');
+    const children: Child[] = [];
+    try {
+      const backends = [await freePort(), await freePort()];
+      for (const [i, p] of backends.entries()) children.push(startNode(['-e', BACKEND, String(p)], path.join(dir, `backend-${i}.log`)));
+      const anonNs = await namespaceWithBackend(ctx, backends[0], false);
+      const keyedNs = await namespaceWithBackend(ctx, backends[1], true);
+      const uncached = chatBody(0.7);
+      const cached = chatBody(0);
+      writeFileSync(path.join(dir, 'chat.json'), uncached);
+      const auth = { authorization: `Bearer ${KEY}` };
+      const anon = await startRouter(ctx, dir, 'router-anonymous', anonNs, ['--cache-ttl', '0s']);
+      const keyed = await startRouter(ctx, dir, 'router-keyed', keyedNs, ['--cache-ttl', '0s']);
+      const cache = await startRouter(ctx, dir, 'router-cache', keyedNs, []);
+      children.push(anon.child, keyed.child, cache.child);
+      await ready(anon.port, uncached, {});
+      await ready(keyed.port, uncached, auth);
+      await ready(cache.port, cached, auth);
+
+      const runs = { anonymous: [] as Load[], keyed: [] as Load[] };
+      for (const side of ['anonymous', 'keyed', 'keyed', 'anonymous'] as const) {
+        const l = side === 'keyed' ? await load(keyed.port, uncached, auth, 10, 2) : await load(anon.port, uncached, {}, 10, 2);
+        ctx.log(`  ${side} at ${RATE} req/s: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, ok ${l.ok}, failed ${l.bad}`);
+        runs[side].push(l);
+      }
+      const best = (ls: Load[]) => ls.reduce((a, b) => (b.p99 < a.p99 ? b : a));
+      const a = best(runs.anonymous);
+      const k = best(runs.keyed);
+      const hits = await load(cache.port, cached, auth, 10, 2);
+      ctx.log(`  cache hits at ${RATE} req/s: p50 ${hits.p50.toFixed(3)} ms, p99 ${hits.p99.toFixed(3)} ms, hits ${hits.hits} of ${hits.ok + hits.bad}`);
+      const audit = auditLineCost();
+      ctx.log(`  audit line: ${audit.toFixed(2)} µs to build and write`);
+      const failed = a.bad + k.bad + hits.bad;
+      return [
+        row('router-policy: added p50 (keyed − anonymous)', k.p50 - a.p50, 'ms', 'report', a.p50),
+        row('router-policy: added p99 (keyed − anonymous)', k.p99 - a.p99, 'ms', '≤ 0.3', a.p99),
+        row('router-policy: cache hit p50', hits.p50, 'ms', 'report'),
+        row('router-policy: cache hit p99', hits.p99, 'ms', '≤ 1'),
+        row('router-policy: cache hits / answers', hits.ok > 0 ? hits.hits / (hits.ok + hits.bad) : null, 'ratio', '1'),
+        row('router-policy: audit line build + write', audit, 'µs', 'report'),
+        row('router-policy: failed requests', failed, 'count', '0'),
+      ];
+    } finally {
+      await Promise.all(children.map((c) => c.stop()));
+    }
+  },
+};

@@ -6,17 +6,19 @@
  * (autocannon, used for throughput, records whole milliseconds: too coarse for a sub-millisecond p99.)
  *
  * Usage: node load-client.js --port P [--host 127.0.0.1] [--path /] [--header 'Name: value']… [--rate 2000]
- *        [--duration 10] [--warmup 2] [--connections 16]
+ *        [--duration 10] [--warmup 2] [--connections 16] [--method GET] [--body-file f (sent as JSON)]
  * Prints one JSON object.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 interface Options {
   host: string; port: number; path: string; headers: string[]; rate: number; duration: number; warmup: number; connections: number;
+  method: string; bodyFile?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { host: '127.0.0.1', port: 0, path: '/', headers: [], rate: 2000, duration: 10, warmup: 2, connections: 16 };
+  const o: Options = { host: '127.0.0.1', port: 0, path: '/', headers: [], rate: 2000, duration: 10, warmup: 2, connections: 16, method: 'GET' };
   for (let i = 0; i < argv.length; i += 2) {
     const [k, v] = [argv[i], argv[i + 1]];
     switch (k) {
@@ -28,6 +30,8 @@ function parseArgs(argv: string[]): Options {
       case '--duration': o.duration = Number(v); break;
       case '--warmup': o.warmup = Number(v); break;
       case '--connections': o.connections = Number(v); break;
+      case '--method': o.method = v; break;
+      case '--body-file': o.bodyFile = v; break;
       default: throw new Error(`unknown option ${k}`);
     }
   }
@@ -63,7 +67,10 @@ function responseEnd(buf: Buffer): { status: number; end: number } | undefined {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const request = Buffer.from([`GET ${o.path} HTTP/1.1`, `Host: ${o.host}:${o.port}`, ...o.headers, 'Connection: keep-alive', '', ''].join('\r\n'), 'latin1');
+  const body = o.bodyFile ? readFileSync(o.bodyFile) : undefined;
+  const bodyHeaders = body ? ['Content-Type: application/json', `Content-Length: ${body.length}`] : [];
+  const head = Buffer.from([`${o.method} ${o.path} HTTP/1.1`, `Host: ${o.host}:${o.port}`, ...o.headers, ...bodyHeaders, 'Connection: keep-alive', '', ''].join('\r\n'), 'latin1');
+  const request = body ? Buffer.concat([head, body]) : head;
   const conns: Conn[] = await Promise.all(Array.from({ length: o.connections }, () => new Promise<Conn>((resolve, reject) => {
     const socket = net.connect(o.port, o.host, () => resolve(conn));
     socket.setNoDelay(true);

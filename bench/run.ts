@@ -16,12 +16,13 @@ import { change } from './change.js';
 import { BenchContext, Benchmark, Cluster, Programs, Row, compilePrograms, machine, repoRoot } from './lib.js';
 import { memory } from './memory.js';
 import { routeServer } from './route-server.js';
+import { router } from './router.js';
 import { routerPolicy } from './router-policy.js';
 import { synth } from './synth.js';
 
 // Those that need pods come before those that create thousands of Deployments: kube-controller-manager
 // works through those at its client rate limit (20 requests/s) for many minutes, and new pods wait behind them.
-const BENCHMARKS: readonly Benchmark[] = [synth, change, capacity, routeServer, routerPolicy, coldStart, resync, memory];
+const BENCHMARKS: readonly Benchmark[] = [synth, change, capacity, routeServer, router, routerPolicy, coldStart, resync, memory];
 const RESULTS = path.join(repoRoot, 'bench/results.json');
 
 function usage(): string {

@@ -5,8 +5,8 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, ModelAPI, ModelAccess, Pool, Resources,
-  WorkloadResource, WorkloadSpec, EnvVar,
+  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, ModelAPI, ModelAccess,
+  WorkloadResource, EnvVar,
 } from './api.js';
 import { RenderConfig, RenderEnv } from './config.js';
 import { AgentwayGateway, RouteServerGrant, TraefikClientRoutes } from './gateway.js';
@@ -18,17 +18,10 @@ import { validateResource } from './validate.js';
 import { computeWeights } from './weights.js';
 import { WorkloadPool } from './workload.js';
 import { ROUTER_NAME } from './router-install.js';
+import { RenderedPool, durationMs, gpuOf, resolvePools, runsNoWorkload } from './pools.js';
 
-/** A pool as rendered: what the controller needs to observe its capacity. */
-export interface RenderedPool {
-  readonly name: string;
-  /** Name of the pool's Deployment and Service. */
-  readonly objectName: string;
-  readonly replicas: number;
-  /** Accelerators per replica. */
-  readonly gpu: number;
-  readonly port: number;
-}
+export { durationMs, renderedPools, runsNoWorkload } from './pools.js';
+export type { RenderedPool } from './pools.js';
 
 export interface RenderResult {
   /** Desired objects, in a fixed order; empty when there are errors. */
@@ -41,59 +34,10 @@ export interface RenderResult {
   readonly pools: readonly RenderedPool[];
 }
 
-const DURATION_PART = /([0-9]+)(h|ms|m|s)/g;
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
-
-/** Milliseconds of a Gateway API duration such as `1h30m`. */
-export function durationMs(duration: string): number {
-  let total = 0;
-  for (const [, n, unit] of duration.matchAll(DURATION_PART)) total += Number(n) * UNIT_MS[unit];
-  return total;
-}
-
 /** The route timeout: the CR's, else the kind's default; none when it is zero or the Gateway can't. */
 function routeTimeout(configured: string | undefined, fallback: string, config: RenderConfig): string | undefined {
   const timeout = configured ?? fallback;
   return config.gateway.requestTimeouts && durationMs(timeout) > 0 ? timeout : undefined;
-}
-
-type ResolvedPool = Pool & { readonly replicas: number };
-
-function resolvePools(spec: Omit<WorkloadSpec, 'image'>): { pools: readonly ResolvedPool[]; explicit: boolean } {
-  if (!spec.pools) {
-    return {
-      explicit: false,
-      pools: [{ name: 'default', replicas: spec.replicas, resources: spec.resources, nodeSelector: spec.nodeSelector, tolerations: spec.tolerations }],
-    };
-  }
-  // A pool that states resources, nodeSelector or tolerations states all of it: no field-wise merging, so a
-  // CPU pool never inherits the top level's accelerators.
-  return {
-    explicit: true,
-    pools: spec.pools.map((p) => ({
-      name: p.name,
-      replicas: p.replicas ?? 1,
-      resources: p.resources ?? spec.resources,
-      nodeSelector: p.nodeSelector ?? spec.nodeSelector,
-      tolerations: p.tolerations ?? spec.tolerations,
-    })),
-  };
-}
-
-const gpuOf = (r: Resources | undefined) => r?.gpu ?? 0;
-
-/** Whether a CR runs no workload of its own: a ModelAPI served through `backend` or by an external `provider`. */
-export function runsNoWorkload(cr: WorkloadResource): boolean {
-  return cr.kind === 'ModelAPI' && (cr.spec.backend !== undefined || cr.spec.provider !== undefined);
-}
-
-/** The pools a workload CR runs, named as render names their Deployments and Services. */
-export function renderedPools(cr: WorkloadResource): RenderedPool[] {
-  if (runsNoWorkload(cr)) return [];
-  const { pools, explicit } = resolvePools(cr.spec);
-  return pools.map((p) => ({
-    name: p.name, objectName: poolObjectName(cr.kind, cr.metadata.name, p.name, explicit), replicas: p.replicas, gpu: gpuOf(p.resources), port: cr.spec.port,
-  }));
 }
 
 function agentEnv(agent: Agent, namespace: string, config: RenderConfig): EnvVar[] {

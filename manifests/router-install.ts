@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { k8s } from '../imports/k8s.js';
 import { GROUP } from './api.js';
 import { GatewayConfig, RouterConfig } from './config.js';
-import { ServerDeployment, labelsOf, selectorOf } from './install.js';
+import { ServerDeployment, labelsOf, selectorOf } from './server-deployment.js';
 import { Route } from './route.js';
 
 export const ROUTER_NAME = 'agentway-router';

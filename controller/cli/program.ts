@@ -152,7 +152,7 @@ export function program(): Command {
       redisUrl?: string; auditFile?: string; auditContent: boolean; defaultMaxTokens: number; cacheTtl: string;
     }) => {
       const [{ KubeClient }, { newLogger }, { Router }, { durationMs }, { DURATION }] = await Promise.all([
-        import('../kube/kube-client.js'), import('../common/log.js'), import('../router/server.js'), import('../../manifests/render.js'), import('../../manifests/crds.js'),
+        import('../kube/kube-client.js'), import('../common/log.js'), import('../router/server.js'), import('../../manifests/pools.js'), import('../../manifests/crds.js'),
       ]);
       if (opts.adminTokenSecret !== undefined && !/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(opts.adminTokenSecret)) {
         fail(`agentway router: --admin-token-secret must be <namespace>/<name>, got "${opts.adminTokenSecret}"`);

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { Logger } from 'pino';
 import { DISCOVER_AT_ANNOTATION, DiscoveredModel, ModelAPI, WorkloadResource } from '../../manifests/api.js';
 import { objectName, LABELS } from '../../manifests/names.js';
-import { renderedPools } from '../../manifests/render.js';
+import { renderedPools } from '../../manifests/pools.js';
 import { address, matchesSelector, podReady, sliceAddresses } from '../kube/endpoints.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { Logger } from 'pino';
 import { CapacityMetric, DataClass, ModelAPI, ModelProvider, ModelRouteStrategy, Pricing } from '../../manifests/api.js';
-import { durationMs, renderedPools } from '../../manifests/render.js';
+import { durationMs, renderedPools } from '../../manifests/pools.js';
 import { LABELS, objectName } from '../../manifests/names.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';

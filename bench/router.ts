@@ -44,8 +44,9 @@ http.createServer({ noDelay: true, keepAliveTimeout: 65000 }, (req, res) => {
 }).listen(Number(process.argv[1]), '127.0.0.1');
 `;
 
+/** A 1 KB chat request; temperature 0.7, so the response cache (temperature 0 only) stays out of the way. */
 function chatBody(): string {
-  const base = { model: MODEL, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }], max_tokens: 16, temperature: 0 };
+  const base = { model: MODEL, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: '' }], max_tokens: 16, temperature: 0.7 };
   const pad = 1024 - JSON.stringify(base).length;
   base.messages[1].content = 'x'.repeat(Math.max(0, pad));
   return JSON.stringify(base);

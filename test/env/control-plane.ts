@@ -71,9 +71,15 @@ export interface ControlPlane {
   readonly token: string;
   /** Milliseconds spent in each start-up phase, and `total`. */
   readonly timings: Readonly<Record<string, number>>;
+  /** Sends `signal` to a component's process group: SIGKILL, SIGSTOP and SIGCONT for fault tests. */
+  signal(component: ComponentName, signal: NodeJS.Signals): void;
+  /** Waits until a component has exited, starts it again with its original arguments and waits until it is healthy. */
+  restart(component: ComponentName): Promise<void>;
   /** Stops every process and removes `dir`. */
   stop(): Promise<void>;
 }
+
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
 
 /**
  * Directory of the control-plane binaries, from scripts/envtest-assets.sh. The first call on a machine builds them
@@ -133,21 +139,29 @@ async function startOnce(assetsDir: string, opts: ControlPlaneOptions): Promise<
     writeKubeconfig(kcmKubeconfig, server, ca, 'kube-controller-manager', kcmToken);
     t = mark('certificates', t);
 
+    // How to start each component and tell that it is healthy, kept for restart().
+    const running = new Map<ComponentName, { component: Component; bin: string; args: string[]; healthy: () => Promise<boolean> }>();
+    const launch = async (name: ComponentName, bin: string, args: string[], healthy: () => Promise<boolean>): Promise<Component> => {
+      const component = group.start(name, bin, args);
+      running.set(name, { component, bin, args, healthy });
+      await waitHealthy(component, timeoutMs, healthy);
+      return component;
+    };
+
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-    const etcd = group.start('etcd', join(assetsDir, 'etcd'), [
+    await launch('etcd', join(assetsDir, 'etcd'), [
       '--name=default', `--data-dir=${join(dir, 'etcd')}`,
       `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
       `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=default=${peerUrl}`, '--logger=zap', '--log-outputs=stderr',
-    ]);
-    await waitHealthy(etcd, timeoutMs, async () => {
+    ], async () => {
       const res = await httpGet(`${etcdUrl}/health`, {});
       return res.status === 200 && res.body.includes('"true"');
     });
     t = mark('etcd', t);
 
-    const apiserver = group.start('kube-apiserver', join(assetsDir, 'kube-apiserver'), [
+    await launch('kube-apiserver', join(assetsDir, 'kube-apiserver'), [
       `--etcd-servers=${etcdUrl}`,
       '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`, '--insecure-port=0',
       `--cert-dir=${join(dir, 'apiserver-certs')}`,
@@ -162,8 +176,7 @@ async function startOnce(assetsDir: string, opts: ControlPlaneOptions): Promise<
       '--disable-admission-plugins=ServiceAccount',
       '--endpoint-reconciler-type=none',
       '--allow-privileged=true',
-    ]);
-    await waitHealthy(apiserver, timeoutMs, async () => {
+    ], async () => {
       const res = await httpGet(`${server}/readyz`, { ca, token: adminToken });
       return res.status === 200;
     });
@@ -176,7 +189,7 @@ async function startOnce(assetsDir: string, opts: ControlPlaneOptions): Promise<
       t = mark('crds', t);
     }
 
-    const kcm = group.start('kube-controller-manager', join(assetsDir, 'kube-controller-manager'), [
+    await launch('kube-controller-manager', join(assetsDir, 'kube-controller-manager'), [
       `--kubeconfig=${kcmKubeconfig}`,
       `--controllers=${(opts.controllers ?? DEFAULT_CONTROLLERS).join(',')}`,
       '--leader-elect=false',
@@ -185,8 +198,7 @@ async function startOnce(assetsDir: string, opts: ControlPlaneOptions): Promise<
       `--root-ca-file=${certs.caCert}`,
       '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, '--port=0',
       `--cert-dir=${join(dir, 'kube-controller-manager-certs')}`,
-    ]);
-    await waitHealthy(kcm, timeoutMs, async () => {
+    ], async () => {
       const res = await httpGet(`https://127.0.0.1:${kcmPort}/healthz`, { insecure: true });
       return res.status === 200;
     });
@@ -201,6 +213,15 @@ async function startOnce(assetsDir: string, opts: ControlPlaneOptions): Promise<
 
     return {
       dir, kubeconfigPath, server, token: adminToken, timings,
+      signal(name, sig) {
+        const pid = running.get(name)?.component.child.pid;
+        if (pid !== undefined) process.kill(-pid, sig);
+      },
+      async restart(name) {
+        const r = running.get(name)!;
+        await r.component.exited;
+        await launch(name, r.bin, r.args, r.healthy);
+      },
       async stop() {
         await reaper?.stop();
         await group.stop();

@@ -49,7 +49,7 @@ const status = (p: Promise<unknown>) => p.then(() => 200, (err) => (err instance
 
 /** Starts `agentway route-server` with the ServiceAccount's kubeconfig; resolves with its port once it serves. */
 function startRouteServer(kubeconfig: string): Promise<number> {
-  child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [
+  child = spawn(process.execPath, ['--import', 'tsx',
     path.join(ROOT, 'controller/cli.ts'), 'route-server', '--kubeconfig', kubeconfig, '--namespace', ns,
     '--host', '127.0.0.1', '--port', '0', '--headers-timeout', '1', '--request-timeout', '2', '--reap-interval', '3600',
   ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -33,7 +33,7 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} with apt"
   "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 bah() { "${sudo[@]}" env STORAGE_DRIVER=vfs BUILDAH_ISOLATION=chroot buildah "$@"; }
 has_image() { bah inspect --type image "$1" >/dev/null 2>&1; }

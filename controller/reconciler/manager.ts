@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import { Logger } from 'pino';
-import { ALL_KINDS, Kind } from '../../manifests/api.js';
+import { ALL_KINDS, Kind, MODEL_ACCESS_INFO } from '../../manifests/api.js';
 import { RenderConfig } from '../../manifests/config.js';
 import { renderShared } from '../../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../../manifests/names.js';
@@ -19,7 +19,7 @@ import { boundPort, listen } from '../common/http-server.js';
 import { Metrics } from '../common/metrics.js';
 import { WorkQueue } from '../kube/queue.js';
 import { Deps, parseQueueKey, queueKey, reconcile } from './reconcile.js';
-import { objectKey, ourType, resourcePath, resourceType } from '../kube/resources.js';
+import { MODEL_ACCESS_TYPE, objectKey, ourType, resourcePath, resourceType } from '../kube/resources.js';
 
 export interface ManagerOptions {
   readonly client: KubeClient;
@@ -75,6 +75,7 @@ export class Manager {
   public readonly queue: WorkQueue;
   private readonly crs = new Map<Kind, Informer>();
   private readonly children = new Map<string, Informer>();
+  private readonly modelAccesses: Informer;
   private readonly elector?: LeaderElector;
   private readonly pods: Informer;
   private readonly capacity: CapacityTracker;
@@ -111,6 +112,9 @@ export class Manager {
       informer.onChange((_key, obj, old) => this.onChild(obj ?? old));
       this.children.set(c.kind, informer);
     }
+    // A ModelAccess renders only the router's read access to its key Secret (a Role and its binding).
+    this.modelAccesses = new Informer(client, { type: MODEL_ACCESS_TYPE, namespace, log });
+    this.modelAccesses.onChange((key) => this.queue.add(`${MODEL_ACCESS_INFO.kind}/${key}`));
     const clock = opts.clock ?? (() => new Date());
     this.pods = new Informer(client, {
       type: resourceType('v1', 'Pod'), namespace, log, labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: LABELS.instance,
@@ -119,7 +123,7 @@ export class Manager {
     this.capacity = new CapacityTracker(this.pods, (key) => this.queue.add(key), this.metrics, log, () => clock().getTime());
     this.discovery = new ModelDiscovery({ client, modelApis: this.crs.get('ModelAPI')!, pods: this.pods, log, intervalMs: opts.discoveryIntervalMs });
     this.deps = {
-      client, crs: this.crs, children: this.children, config: () => this.config, clock, log,
+      client, crs: this.crs, children: this.children, modelAccesses: this.modelAccesses, config: () => this.config, clock, log,
       events: new ApiEventRecorder(client, opts.identity, clock, log),
       capacity: this.capacity,
     };
@@ -228,6 +232,7 @@ export class Manager {
   }
 
   private enqueueAll(): void {
+    for (const o of this.modelAccesses.list()) this.queue.add(queueKey(MODEL_ACCESS_INFO.kind, o.metadata.namespace, o.metadata.name));
     for (const [kind, informer] of this.crs) {
       for (const o of informer.list()) this.queue.add(queueKey(kind, o.metadata.namespace, o.metadata.name));
     }
@@ -283,7 +288,7 @@ export class Manager {
   }
 
   private informers(): Informer[] {
-    return [...this.crs.values(), ...this.children.values(), this.pods];
+    return [...this.crs.values(), ...this.children.values(), this.pods, this.modelAccesses];
   }
 
   /** Cached CR, for tests and the route server. */

@@ -3,9 +3,10 @@
  * rendered, write status. Level-triggered: it works from the cached object, never from the event.
  */
 import { Logger } from 'pino';
-import { AgentwayResource, ClientPool, Condition, Kind, ResourceStatus } from '../../manifests/api.js';
+import { AgentwayResource, ClientPool, Condition, Kind, MODEL_ACCESS_INFO, ResourceStatus } from '../../manifests/api.js';
 import { RenderConfig } from '../../manifests/config.js';
-import { RenderResult, render } from '../../manifests/render.js';
+import { RenderResult, modelAccessGrant, render } from '../../manifests/render.js';
+import { validateModelAccess } from '../../manifests/validate.js';
 import { WeightState } from '../../manifests/weights.js';
 import { applyObjects, pruneOrphans, withOwnership } from './apply.js';
 import { CapacityTracker } from './capacity.js';
@@ -27,6 +28,8 @@ export interface Deps {
   readonly events: EventRecorder;
   /** Live capacity of the routes' pools; without it, weights follow replicas. */
   readonly capacity?: CapacityTracker;
+  /** Cache of ModelAccess objects, whose one rendered grant the controller keeps in place. */
+  readonly modelAccesses?: Informer;
 }
 
 export interface Outcome {
@@ -121,8 +124,29 @@ async function finish(deps: Deps, cr: KubeObj, conditions: NewCondition[], extra
   return (await writeStatus(deps.client, cr, status)) ? 1 : 0;
 }
 
+/**
+ * A ModelAccess: applies the Role and RoleBinding that let the model router read its key Secret, owned by
+ * the ModelAccess so that they go with it. It has no status; an invalid one is logged and left alone (the
+ * router refuses it the same way, without its keys every request is a 401).
+ */
+async function reconcileModelAccess(namespace: string, name: string, deps: Deps): Promise<Outcome> {
+  const cr = deps.modelAccesses?.get(objectKey(namespace, name));
+  if (!cr || cr.metadata.deletionTimestamp) return { writes: 0 };
+  const { resource, errors } = validateModelAccess(cr);
+  if (!resource) {
+    deps.log.warn({ modelAccess: objectKey(namespace, name), errors: errors.map((e) => `${e.path}: ${e.message}`) }, 'invalid ModelAccess: no key access rendered');
+    return { writes: 0 };
+  }
+  const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr as never));
+  const applied = await applyObjects(deps.client, objects, deps.children);
+  const failed = applied.failed[0];
+  if (failed) return { writes: applied.written, retry: new Error(`${failed.object}: ${failed.error.message}`) };
+  return { writes: applied.written + await pruneOrphans(deps.client, cr.metadata.uid!, applied.desiredKeys, deps.children.values()) };
+}
+
 export async function reconcile(key: string, deps: Deps): Promise<Outcome> {
   const { kind, namespace, name } = parseQueueKey(key);
+  if ((kind as string) === MODEL_ACCESS_INFO.kind) return reconcileModelAccess(namespace, name, deps);
   const cr = deps.crs.get(kind)?.get(objectKey(namespace, name));
   // Deleted, or being deleted: the ownerReferences let the garbage collector remove the children.
   if (!cr || cr.metadata.deletionTimestamp) {

@@ -158,6 +158,14 @@ afterAll(async () => {
   kube.close();
 });
 
+test('the controller renders, for each ModelAccess, the router\'s read access to its key Secret and nothing more', async () => {
+  const role = await eventually(() => objects.mustGet('Role', ns, 'modelaccess-apps-api-keys'), { timeoutMs: T });
+  expect(role.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['app-keys'], verbs: ['get', 'list', 'watch'] }]);
+  expect(role.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ModelAccess', name: 'apps', controller: true })]);
+  const binding = await objects.mustGet('RoleBinding', ns, 'modelaccess-apps-api-keys');
+  expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'agentway-router', namespace: expect.any(String) }]);
+});
+
 describe('keys', () => {
   test('401 without a key and with an unknown one; 403 for a model outside the allow-list', async () => {
     expect((await post(undefined, chat('chat'))).json.error.code).toBe('missing_api_key');

@@ -61,6 +61,8 @@ export interface BenchContext {
 export interface Benchmark {
   readonly name: string;
   readonly title: string;
+  /** Also run when this other benchmark is named (`npm run bench -- router` runs router-policy too). */
+  readonly group?: string;
   run(ctx: BenchContext): Promise<Row[]>;
 }
 

@@ -136,6 +136,7 @@ function auditLineCost(): number {
 
 export const routerPolicy: Benchmark = {
   name: 'router-policy',
+  group: 'router',
   title: 'model router policy: added latency of key check, class filter, limits (1,000 req/s, 1 KB body) vs anonymous; cache-hit latency; audit line cost',
   async run(ctx) {
     const dir = ctx.scratch('router-policy');

@@ -77,7 +77,7 @@ async function main(): Promise<number> {
   const names = args.filter((a) => !a.startsWith('--'));
   const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
   if (unknown.length > 0) { process.stderr.write(`unknown benchmark ${unknown.join(', ')}\n${usage()}\n`); return 2; }
-  const selected = names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.includes(b.name));
+  const selected = names.length === 0 ? BENCHMARKS : BENCHMARKS.filter((b) => names.includes(b.name) || (b.group !== undefined && names.includes(b.group)));
 
   const started = Date.now();
   const scratch = mkdtempSync(path.join(tmpdir(), 'agentway-bench-'));

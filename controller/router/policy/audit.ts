@@ -4,6 +4,7 @@
  * with `--audit-content`.
  */
 import { createWriteStream, WriteStream } from 'node:fs';
+import { pino } from 'pino';
 import { DataClass } from './data-class.js';
 
 export type Decision = 'routed' | 'denied' | 'limited' | 'cached' | 'failed';
@@ -47,19 +48,28 @@ export function auditLine(record: AuditRecord, content?: AuditContent): string {
   return `${JSON.stringify(line)}\n`;
 }
 
-/** Where audit lines go: stdout, or a file opened for appending. */
+/**
+ * Where audit lines go: stdout (through pino's asynchronous writer: a write to a piped stdout is otherwise
+ * synchronous, on the request path), a file opened for appending, or a stream given by a test.
+ */
 export class AuditWriter {
   private readonly file?: WriteStream;
+  private readonly stdout?: ReturnType<typeof pino.destination>;
 
-  public constructor(path?: string, private readonly out: NodeJS.WritableStream = process.stdout) {
+  public constructor(path?: string, private readonly out?: NodeJS.WritableStream) {
     if (path) this.file = createWriteStream(path, { flags: 'a', mode: 0o600 });
+    else if (!out) this.stdout = pino.destination({ dest: 1, sync: false });
   }
 
   public write(line: string): void {
-    (this.file ?? this.out).write(line);
+    if (this.stdout) this.stdout.write(line);
+    else (this.file ?? this.out!).write(line);
   }
 
   public async close(): Promise<void> {
     if (this.file) await new Promise<void>((resolve) => this.file!.end(resolve));
+    if (this.stdout) {
+      try { this.stdout.flushSync(); } catch { /* not open yet: nothing was written */ }
+    }
   }
 }

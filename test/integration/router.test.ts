@@ -249,6 +249,18 @@ describe('streaming', () => {
   });
 });
 
+describe('the header-native path', () => {
+  test('each ModelAPI\'s HTTPRoute, as applied, matches its models and engine at /v1 straight to its pools', async () => {
+    const route = await kube.request('GET', `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes/modelapi-llama-sglang`);
+    const headerRule = route.spec.rules.find((r: Json) => r.matches.some((m: Json) => m.headers));
+    expect(headerRule.matches).toEqual([{
+      path: { type: 'PathPrefix', value: '/v1' },
+      headers: [{ type: 'Exact', name: 'x-agentway-model', value: LLAMA }, { type: 'Exact', name: 'x-owned-by', value: 'sglang' }],
+    }]);
+    expect(headerRule.backendRefs.map((b: Json) => b.name)).toEqual(['modelapi-llama-sglang']);
+  });
+});
+
 describe('/v1/models and ModelRoutes', () => {
   test('/v1/models lists each model once per engine', async () => {
     const res = await fetch(`${base}/v1/models`);

@@ -510,6 +510,14 @@ export class Router {
     const { res, path, backend, admission } = a;
     const status = up.statusCode;
     const ctx = { model: admission.request.model, created: Math.floor(Date.now() / 1000), requestId: `chatcmpl-${admission.request.requestId}`, includeUsage: a.includeUsage };
+    if (backend.provider && (status === 401 || status === 403)) {
+      // The provider refused the router's credential, not the client's: a gateway fault, told without the
+      // provider's words (some echo part of the key).
+      await up.body.dump().catch(() => undefined);
+      this.fail(res, path, { status: 502, type: 'server_error', code: 'provider_auth_failed', message: `${backend.label} refused the credentials configured for it (${status}).` }, { [BACKEND_HEADER]: backend.label });
+      a.stopTimer();
+      return { kind: 'done', status: 502, reason: 'provider_auth_failed' };
+    }
     const upType = String(up.headers['content-type'] ?? '');
     const streaming = status < 400 && (upType.startsWith('text/event-stream') || upType.startsWith('application/vnd.amazon.eventstream'));
     const extra: Record<string, string> = { [BACKEND_HEADER]: backend.label, ...(admission.cacheKey ? { [CACHE_HEADER]: 'miss' } : {}) };

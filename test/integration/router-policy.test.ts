@@ -24,7 +24,7 @@ import { FakeModelServer, Json, fakeModelServer } from './router-fakes.js';
 const T = 90_000;
 const KEYS = { web: 'sk-web-a1b2c3d4e5f6', secure: 'sk-secure-f6e5d4c3b2a1', limited: 'sk-limited-0000111122', shared: 'sk-shared-9999888877', pub: 'sk-public-5555444433' };
 const CREDS = { openai: 'sk-openai-provider-key-123', anthropic: 'sk-ant-provider-key-456', aws: 'AKIDTESTKEY:aws-secret-access-key-789' };
-const SECRETS = [...Object.values(KEYS), ...Object.values(CREDS), 'aws-secret-access-key-789'];
+const SECRETS = [...Object.values(KEYS), ...Object.values(CREDS), 'aws-secret-access-key-789', 'sk-ant-revoked-000'];
 
 class Capture extends Writable {
   public text = '';
@@ -238,6 +238,26 @@ describe('providers', () => {
     expect(lastAudit()).toMatchObject({ tokens: { prompt: 10, completion: 5 } });
     const asked = await post(KEYS.pub, chat('chat', { stream: true, stream_options: { include_usage: true } }));
     expect(sseData(asked.text).some((e) => e.includes('"usage"'))).toBe(true);
+  });
+
+  test('a provider refusing its credential is a 502 that quotes nothing of the provider\'s answer', async () => {
+    await kube.request('PATCH', `${pathOf('Secret', ns)}/anthropic`, {
+      body: { data: { apiKey: Buffer.from('sk-ant-revoked-000').toString('base64') } }, contentType: 'application/merge-patch+json',
+    });
+    try {
+      const r = await eventually(async () => {
+        const res = await post(KEYS.web, chat('chat', { messages: [{ role: 'user', content: `auth ${Date.now()}` }] }));
+        expect(res.status).toBe(502);
+        return res;
+      }, { timeoutMs: T });
+      expect(r.json.error).toEqual({ message: `${ns}/claude refused the credentials configured for it (401).`, type: 'server_error', param: null, code: 'provider_auth_failed' });
+      expect(lastAudit()).toMatchObject({ decision: 'failed', reason: 'provider_auth_failed', target: `${ns}/claude` });
+    } finally {
+      await kube.request('PATCH', `${pathOf('Secret', ns)}/anthropic`, {
+        body: { data: { apiKey: Buffer.from(CREDS.anthropic).toString('base64') } }, contentType: 'application/merge-patch+json',
+      });
+      await eventually(async () => expect((await post(KEYS.web, chat('chat'))).status).toBe(200), { timeoutMs: T });
+    }
   });
 
   test('no provider ever sees a client key', async () => {

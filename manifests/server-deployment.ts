@@ -6,6 +6,9 @@ import { LABELS, MANAGED_BY } from './names.js';
 export const selectorOf = (component: string) => ({ [LABELS.name]: 'agentway', [LABELS.component]: component });
 export const labelsOf = (component: string) => ({ ...selectorOf(component), [LABELS.managedBy]: MANAGED_BY });
 
+/** Node flags every installed agentway container runs with (its `NODE_OPTIONS`): a heap limit below its memory limit. */
+export const INSTALLED_NODE_OPTIONS = '--max-old-space-size=320';
+
 export interface ServerDeploymentProps {
   readonly namespace: string;
   readonly name: string;
@@ -40,7 +43,7 @@ export class ServerDeployment extends Construct {
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 // V8 would otherwise grow the heap towards its default limit, far past the memory limit below.
-                { name: 'NODE_OPTIONS', value: '--max-old-space-size=320' },
+                { name: 'NODE_OPTIONS', value: INSTALLED_NODE_OPTIONS },
               ],
               ports: props.ports,
               livenessProbe: props.liveness,

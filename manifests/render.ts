@@ -5,7 +5,7 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Agent, AgentwayResource, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, ModelAPI, ModelAccess,
+  Agent, AgentwayResource, Capacity, ClientInstance, ClientPool, FieldError, KINDS, KubeObject, ModelAPI, ModelAccess,
   WorkloadResource, EnvVar,
 } from './api.js';
 import { RenderConfig, RenderEnv } from './config.js';
@@ -18,10 +18,37 @@ import { validateResource } from './validate.js';
 import { computeWeights } from './weights.js';
 import { WorkloadPool } from './workload.js';
 import { ROUTER_NAME } from './router-install.js';
-import { RenderedPool, durationMs, gpuOf, resolvePools, runsNoWorkload } from './pools.js';
+import { RenderedPool, durationMs, gpuOf, renderedPools, resolvePools, runsNoWorkload } from './pools.js';
 
 export { durationMs, renderedPools, runsNoWorkload } from './pools.js';
 export type { RenderedPool } from './pools.js';
+
+/** A CR's weighted route as the capacity tracker watches it: which pods, which pools, measured how. */
+export interface CapacityTarget {
+  readonly namespace: string;
+  /** Value of the instance label on the CR's pods. */
+  readonly instance: string;
+  readonly pools: readonly RenderedPool[];
+  readonly capacity: Capacity;
+}
+
+/**
+ * The capacity target of a CR as read from the API server: undefined when it is invalid, has no route, or
+ * runs no workload of its own. The same pools `render` renders, so the tracker and the route agree.
+ */
+export function capacityTarget(input: unknown): CapacityTarget | undefined {
+  const { resource } = validateResource(input);
+  if (!resource || (resource.kind !== 'Agent' && resource.kind !== 'ModelAPI' && resource.kind !== 'MCPServer')) return undefined;
+  if (!resource.spec.gatewayRoute.enabled) return undefined;
+  const pools = renderedPools(resource);
+  if (pools.length === 0) return undefined;
+  return {
+    namespace: resource.metadata.namespace ?? 'default',
+    instance: objectName(resource.kind, resource.metadata.name),
+    pools,
+    capacity: resource.spec.capacity,
+  };
+}
 
 export interface RenderResult {
   /** Desired objects, in a fixed order; empty when there are errors. */

@@ -25,7 +25,13 @@ export class Metrics {
     name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'], registers: [this.registry],
   });
   public readonly objectWrites = new Counter({
-    name: 'agentway_object_writes_total', help: 'Objects applied, deleted or status-patched by reconciles', labelNames: ['controller'], registers: [this.registry],
+    name: 'agentway_object_writes_total', help: 'Objects applied, deleted or status-patched by reconciles (writes the API server accepted)', labelNames: ['controller'], registers: [this.registry],
+  });
+  public readonly sharedApplyFailures = new Counter({
+    name: 'agentway_shared_apply_failures_total', help: 'Failed applies of the shared objects (Gateway, Traefik routes)', labelNames: ['kind'], registers: [this.registry],
+  });
+  public readonly leaseErrors = new Counter({
+    name: 'agentway_leader_election_errors_total', help: 'Failed reads or writes of the leader election Lease', labelNames: ['name'], registers: [this.registry],
   });
   public readonly leader = new Gauge({
     name: 'leader_election_master_status', help: 'Whether this instance is the leader (1) or not (0)', labelNames: ['name'], registers: [this.registry],

@@ -4,7 +4,7 @@
  * once when the holder released it. Updates carry the resourceVersion, so two candidates cannot both win.
  */
 import { Logger } from 'pino';
-import { ApiError, KubeClient } from './kube-client.js';
+import { ApiError, KubeClient, errorDetail } from './kube-client.js';
 
 export interface LeaderElectionOptions {
   readonly namespace: string;
@@ -17,6 +17,11 @@ export interface LeaderElectionOptions {
   /** @default 2 s */
   readonly retryPeriodMs?: number;
   readonly clock?: () => Date;
+  /**
+   * Called with each failed attempt to read or write the lease (a lost race for it is not one), and with
+   * undefined when an attempt succeeds again.
+   */
+  readonly onError?: (err: Error | undefined) => void;
 }
 
 const micro = (d: Date) => d.toISOString().replace('Z', '000Z');
@@ -25,6 +30,7 @@ export class LeaderElector {
   private readonly abort = new AbortController();
   private leading = false;
   private running?: Promise<void>;
+  private failing?: Error;
 
   public constructor(private readonly client: KubeClient, private readonly opts: LeaderElectionOptions, private readonly log: Logger) {}
 
@@ -34,6 +40,16 @@ export class LeaderElector {
 
   public get isLeader(): boolean {
     return this.leading;
+  }
+
+  /** The last failure to read or write the lease, until an attempt succeeds again. */
+  public get lastError(): Error | undefined {
+    return this.failing;
+  }
+
+  /** Each lease request must answer well inside the lease: a renewal that hangs past it is worthless. */
+  private get requestTimeoutMs(): number {
+    return Math.max(500, Math.floor(Math.min(this.opts.renewDeadlineMs ?? 10_000, this.opts.leaseDurationMs ?? 15_000) / 2));
   }
 
   private now(): Date {
@@ -46,10 +62,11 @@ export class LeaderElector {
     const now = this.now();
     let lease: any;
     try {
-      lease = await this.client.request('GET', `${this.path}/${this.opts.name}`);
+      lease = await this.client.request('GET', `${this.path}/${this.opts.name}`, { timeoutMs: this.requestTimeoutMs });
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 404) throw err;
       await this.client.request('POST', this.path, {
+        timeoutMs: this.requestTimeoutMs,
         body: {
           apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.opts.name, namespace: this.opts.namespace },
           spec: { holderIdentity: this.opts.identity, leaseDurationSeconds: durationS, acquireTime: micro(now), renewTime: micro(now), leaseTransitions: 0 },
@@ -64,6 +81,7 @@ export class LeaderElector {
     if (holder && holder !== this.opts.identity && !expired) return false;
     const taking = holder !== this.opts.identity;
     await this.client.request('PUT', `${this.path}/${this.opts.name}`, {
+      timeoutMs: this.requestTimeoutMs,
       body: {
         ...lease,
         spec: {
@@ -92,18 +110,24 @@ export class LeaderElector {
         let ok = false;
         try {
           ok = await this.tryAcquireOrRenew();
+          this.recordError(undefined);
         } catch (err) {
-          // A conflict means someone else updated the lease first; anything else is a failed attempt.
-          this.log.debug({ err: (err as Error).message }, 'lease update failed');
+          // A conflict means someone else updated the lease first: a lost race, not a failure.
+          if (err instanceof ApiError && err.status === 409) {
+            this.log.debug({ err: err.detail }, 'lease taken meanwhile');
+          } else {
+            this.recordError(err instanceof Error ? err : new Error(String(err)));
+          }
         }
+        const now = this.now().getTime();
         if (ok) {
-          lastRenew = Date.now();
+          lastRenew = now;
           if (!this.leading) {
             this.leading = true;
             this.log.info({ lease: `${this.opts.namespace}/${this.opts.name}`, identity: this.opts.identity }, 'became leader');
             onStarted();
           }
-        } else if (this.leading && Date.now() - lastRenew > deadline) {
+        } else if (this.leading && now - lastRenew > deadline) {
           this.leading = false;
           this.log.warn({ identity: this.opts.identity }, 'lost leadership');
           onStopped();
@@ -120,6 +144,14 @@ export class LeaderElector {
     return this.running;
   }
 
+  private recordError(err: Error | undefined): void {
+    if (err) {
+      this.log.warn({ lease: `${this.opts.namespace}/${this.opts.name}`, err: errorDetail(err) }, 'could not read or update the lease');
+    }
+    if (err || this.failing) this.opts.onError?.(err);
+    this.failing = err;
+  }
+
   /** Stops campaigning and, if leading, releases the lease so another candidate takes over at once. */
   public async release(): Promise<void> {
     this.abort.abort();
@@ -127,13 +159,14 @@ export class LeaderElector {
     if (!this.leading) return;
     this.leading = false;
     try {
-      const lease = await this.client.request('GET', `${this.path}/${this.opts.name}`);
+      const lease = await this.client.request('GET', `${this.path}/${this.opts.name}`, { timeoutMs: this.requestTimeoutMs });
       if (lease.spec?.holderIdentity !== this.opts.identity) return;
       await this.client.request('PUT', `${this.path}/${this.opts.name}`, {
+        timeoutMs: this.requestTimeoutMs,
         body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: micro(this.now()) } },
       });
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'could not release the lease');
+      this.log.warn({ err: errorDetail(err) }, 'could not release the lease');
     }
   }
 }

@@ -55,12 +55,17 @@ export class WorkQueue {
     this.timers.set(key, t);
   }
 
-  /** Adds `key` after its backoff, which doubles with each consecutive failure. */
-  public addRateLimited(key: string): void {
+  /** Adds `key` after its backoff, which doubles with each consecutive failure up to `maxDelayMs`. */
+  public addRateLimited(key: string, maxDelayMs = this.maxDelayMs): void {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
     this.metrics.onRetry?.();
-    this.addAfter(key, Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** n));
+    this.addAfter(key, this.backoff(n, maxDelayMs));
+  }
+
+  /** The delay after `failures` consecutive failures. */
+  public backoff(failures: number, maxDelayMs = this.maxDelayMs): number {
+    return Math.min(maxDelayMs, this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(failures, 40));
   }
 
   /** Clears the failure count of `key`: its next failure backs off from the start. */

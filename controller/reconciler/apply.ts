@@ -1,16 +1,24 @@
 /**
  * Server-side apply of desired objects and pruning of the ones no longer desired. An object whose live
- * copy already holds every desired field is not sent at all: an unchanged CR causes no write.
+ * copy already holds every desired field, as the server stores it, is not sent at all: an unchanged CR
+ * causes no write.
  */
 import { KubeObject } from '../../manifests/api.js';
-import { Informer, KubeObj } from '../kube/informer.js';
-import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { deleteIfUnchanged } from '../kube/delete.js';
+import { Informer, KubeObj } from '../kube/informer.js';
+import { KubeClient } from '../kube/kube-client.js';
 import { objectKey, resourcePath, resourceType } from '../kube/resources.js';
+import { Failure, NO_RETRY, failureOf } from './failure.js';
 
 export const FIELD_MANAGER = 'agentway';
 /** Carries the UID of the CR an object was rendered for: what prune selects by. */
 export const PART_OF_LABEL = 'agentway.dev/part-of';
+
+export const ApplyReasons = {
+  ApplyFailed: 'ApplyFailed',
+  PruneFailed: 'PruneFailed',
+  NameConflict: 'NameConflict',
+} as const;
 
 export interface Owner {
   readonly apiVersion: string;
@@ -35,33 +43,69 @@ export function withOwnership(obj: KubeObject, owner: Owner): KubeObject {
   };
 }
 
+const QUANTITY = /^([+-]?[0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[+-]?[0-9]+|E[+-]?[0-9]+)?$/;
+const SUFFIX: Record<string, number> = {
+  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/** The value of a Kubernetes quantity (`500m`, `0.5`, `1Gi`), or undefined when it is not one. */
+export function quantityValue(q: unknown): number | undefined {
+  if (typeof q === 'number') return Number.isFinite(q) ? q : undefined;
+  if (typeof q !== 'string') return undefined;
+  const m = QUANTITY.exec(q.trim());
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  if (!Number.isFinite(n)) return undefined;
+  const suffix = m[2] ?? '';
+  if (/^[eE]/.test(suffix)) return n * 10 ** Number(suffix.slice(1));
+  return n * SUFFIX[suffix];
+}
+
+/** Whether a value is one the API server omits when stored (`omitempty`): empty string, list or object. */
+function omittedWhenEmpty(v: unknown): boolean {
+  return v === '' || (Array.isArray(v) && v.length === 0) || (!!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
+}
+
+/** Keys whose values are resource quantities, which the server stores in canonical form (`0.5` → `500m`). */
+const QUANTITY_PARENTS = new Set(['limits', 'requests']);
+
 /**
- * Whether every field of `desired` has the same value in `live`. Objects may hold more fields (server
- * defaults, other managers' fields); lists must have the same length, compared element by element.
+ * Whether every field of `desired` has the same value in `live`, as the server stores it: objects may hold
+ * more fields (server defaults, other managers' fields); lists must have the same length, compared element
+ * by element; an empty desired value matches an absent one, and quantities compare by value.
  */
-export function isSubset(desired: unknown, live: unknown): boolean {
+export function isSubset(desired: unknown, live: unknown, parentKey = ''): boolean {
   if (desired === live) return true;
+  if (live === undefined && omittedWhenEmpty(desired)) return true;
+  if (QUANTITY_PARENTS.has(parentKey)) {
+    const a = quantityValue(desired);
+    const b = quantityValue(live);
+    if (a !== undefined && b !== undefined) return Math.abs(a - b) <= Math.abs(a) * 1e-12;
+  }
   if (Array.isArray(desired)) {
     return Array.isArray(live) && desired.length === live.length && desired.every((d, i) => isSubset(d, live[i]));
   }
   if (desired && typeof desired === 'object') {
     if (!live || typeof live !== 'object' || Array.isArray(live)) return false;
-    return Object.entries(desired).every(([k, v]) => v === undefined || isSubset(v, (live as Record<string, unknown>)[k]));
+    return Object.entries(desired).every(([k, v]) => v === undefined || isSubset(v, (live as Record<string, unknown>)[k], QUANTITY_PARENTS.has(parentKey) ? parentKey : k));
   }
   return false;
 }
 
-export interface ApplyFailure {
-  readonly object: string;
-  readonly error: ApiError;
-}
-
 export interface ApplyResult {
-  /** Objects sent to the API server (the rest were already as desired). */
+  /** Objects the API server accepted this round. */
   readonly written: number;
   /** `Kind/namespace/name` of every desired object, applied or already in place. */
   readonly desiredKeys: ReadonlySet<string>;
-  readonly failed: readonly ApplyFailure[];
+  /** `Kind name` of each desired object that is live as rendered (applied now or already in place). */
+  readonly live: readonly string[];
+  /** `Kind name` of each desired object not applied because an earlier one failed. */
+  readonly notApplied: readonly string[];
+  /** The first object that failed, if any: applying stops there. */
+  readonly failure?: Failure;
+  /** `Kind/namespace/name` of a live object another CR owns, when that is the failure. */
+  readonly conflict?: string;
 }
 
 export function typedKey(o: { kind?: string; metadata: { namespace?: string; name: string } }): string {
@@ -79,40 +123,69 @@ export function applyObject(client: KubeClient, obj: KubeObject): Promise<unknow
   });
 }
 
-/** Server-side applies `objects` in order, skipping those whose cached copy already matches. */
+interface OwnerRef { readonly apiVersion: string; readonly kind: string; readonly name: string; readonly uid: string; readonly controller?: boolean }
+
+/** The CR other than `owner` that controls `live`, if any. */
+function otherController(live: KubeObj | undefined, owner: Owner): OwnerRef | undefined {
+  const ref = (live?.metadata.ownerReferences as OwnerRef[] | undefined)?.find((r) => r.controller);
+  return ref && ref.uid !== owner.metadata.uid ? ref : undefined;
+}
+
+/**
+ * Server-side applies `objects` in order, skipping those whose cached copy already matches. Stops at the
+ * first failure, so that a refused object leaves the ones after it untouched rather than half a CR live;
+ * an object another CR controls (two CRs whose derived names collide) is never taken over.
+ */
 export async function applyObjects(
-  client: KubeClient, objects: readonly KubeObject[], caches: ReadonlyMap<string, Informer>,
+  client: KubeClient, owner: Owner, objects: readonly KubeObject[], caches: ReadonlyMap<string, Informer>,
 ): Promise<ApplyResult> {
   let written = 0;
-  const failed: ApplyFailure[] = [];
-  const desiredKeys = new Set<string>();
-  for (const obj of objects) {
-    desiredKeys.add(typedKey(obj));
-    const live = caches.get(obj.kind)?.get(objectKey(obj.metadata.namespace, obj.metadata.name));
-    if (live && isSubset(obj, live)) continue;
+  const live: string[] = [];
+  const desiredKeys = new Set(objects.map(typedKey));
+  for (const [i, obj] of objects.entries()) {
+    const cached = caches.get(obj.kind)?.get(objectKey(obj.metadata.namespace, obj.metadata.name));
+    const rest = () => objects.slice(i).map(describe);
+    const other = obj.metadata.namespace === owner.metadata.namespace ? otherController(cached, owner) : undefined;
+    if (other) {
+      const message = `${describe(obj)} already belongs to ${other.kind} ${other.name}: the names derived from ${owner.kind} ${owner.metadata.name} and ${other.kind} ${other.name} collide; rename one of them`;
+      return {
+        written, desiredKeys, live, notApplied: rest(), conflict: typedKey(obj),
+        failure: { reason: ApplyReasons.NameConflict, message, detail: message, retry: NO_RETRY, report: true },
+      };
+    }
+    if (cached && isSubset(obj, cached)) { live.push(describe(obj)); continue; }
     try {
-      written++;
       await applyObject(client, obj);
+      written++;
+      live.push(describe(obj));
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      failed.push({ object: describe(obj), error: err });
+      return { written, desiredKeys, live, notApplied: rest(), failure: failureOf(ApplyReasons.ApplyFailed, describe(obj), err) };
     }
   }
-  return { written, desiredKeys, failed };
+  return { written, desiredKeys, live, notApplied: [] };
+}
+
+export interface PruneResult {
+  /** Objects deleted this round. */
+  readonly deleted: number;
+  readonly failure?: Failure;
 }
 
 /** Deletes the cached objects labelled as part of `ownerUid` that are not desired any more. */
 export async function pruneOrphans(
   client: KubeClient, ownerUid: string, desiredKeys: ReadonlySet<string>, caches: Iterable<Informer>,
-): Promise<number> {
+): Promise<PruneResult> {
   let deleted = 0;
   for (const informer of caches) {
     for (const obj of informer.byLabel(ownerUid) as KubeObj[]) {
       if (desiredKeys.has(typedKey(obj))) continue;
-      deleted++;
-      // Gone already, or recreated under a new UID: either way nothing of ours is left to delete.
-      await deleteIfUnchanged(client, informer.type, obj);
+      try {
+        // Gone already, or recreated under a new UID: either way nothing of ours is left to delete.
+        if (await deleteIfUnchanged(client, informer.type, obj)) deleted++;
+      } catch (err) {
+        return { deleted, failure: failureOf(ApplyReasons.PruneFailed, `deleting ${describe(obj)}`, err) };
+      }
     }
   }
-  return deleted;
+  return { deleted };
 }

@@ -2,17 +2,19 @@
  * Live capacity of each route's pools (DESIGN §4): ready pods from the pod cache, free capacity either
  * from replicas × accelerators or polled from each ready pod. When the weights move enough, the CR is
  * queued and the normal render + apply path writes them: there is no side channel to the HTTPRoute.
+ * The tracker learns each CR's pools from the CR cache (through the render core's `capacityTarget`), not
+ * from reconciles: a reconcile only reads the current weights.
  */
 import http from 'node:http';
 import { Logger } from 'pino';
 import { Gauge, Counter } from 'prom-client';
-import { AgentwayResource, Capacity, CapacityMetric, KINDS, Kind, PoolStatus, isKind } from '../../manifests/api.js';
+import { Capacity, CapacityMetric, KINDS, PoolStatus, isKind } from '../../manifests/api.js';
 import { LABELS } from '../../manifests/names.js';
-import { RenderResult, RenderedPool } from '../../manifests/render.js';
+import { CapacityTarget, RenderedPool } from '../../manifests/render.js';
 import { PoolCapacity, WeightState, Weights, computeWeights, weightsChanged } from '../../manifests/weights.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { Metrics } from '../common/metrics.js';
-import { queueKey } from './reconcile.js';
+import { queueKey } from './keys.js';
 import { objectKey } from '../kube/resources.js';
 
 /** A route is rewritten at most this often. */
@@ -148,18 +150,21 @@ export class CapacityTracker {
     if (state) this.recompute(state);
   }
 
-  /** Called by each reconcile with what it rendered: which pools the route has and how to measure them. */
-  public register(key: string, cr: AgentwayResource, result: RenderResult): void {
-    if (cr.kind !== 'Agent' && cr.kind !== 'ModelAPI' && cr.kind !== 'MCPServer') return;
-    if (!result.endpoint) { this.forget(key); return; }
+  /**
+   * Called with each change of a CR in the cache: its pools and how to measure them, or undefined when it
+   * has no weighted route (or is gone).
+   */
+  public track(key: string, target: CapacityTarget | undefined): void {
+    if (!target) { this.forget(key); return; }
     let state = this.routes.get(key);
     const isNew = !state;
-    state ??= { key, namespace: '', instance: '', pools: [], capacity: cr.spec.capacity, lastRewrite: 0, polled: new Map() };
-    state.namespace = cr.metadata.namespace ?? 'default';
-    state.instance = `${KINDS[cr.kind as Kind].segment}-${cr.metadata.name}`;
-    state.pools = result.pools;
-    const intervalChanged = state.capacity.intervalSeconds !== cr.spec.capacity.intervalSeconds || state.capacity.source !== cr.spec.capacity.source;
-    state.capacity = cr.spec.capacity;
+    state ??= { key, namespace: target.namespace, instance: target.instance, pools: [], capacity: target.capacity, lastRewrite: 0, polled: new Map() };
+    const poolsChanged = !isNew && JSON.stringify(state.pools) !== JSON.stringify(target.pools);
+    const intervalChanged = state.capacity.intervalSeconds !== target.capacity.intervalSeconds || state.capacity.source !== target.capacity.source;
+    state.namespace = target.namespace;
+    state.instance = target.instance;
+    state.pools = target.pools;
+    state.capacity = target.capacity;
     this.routes.set(key, state);
     if (state.capacity.source === 'endpoint') {
       if (!state.poller || intervalChanged) this.startPolling(state);
@@ -168,7 +173,7 @@ export class CapacityTracker {
       state.poller = undefined;
       state.polled.clear();
     }
-    if (isNew) this.recompute(state);
+    if (isNew || poolsChanged) this.recompute(state);
   }
 
   /** Stops tracking a CR that is gone or has no route. */

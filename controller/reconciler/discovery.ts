@@ -12,7 +12,8 @@ import { renderedPools } from '../../manifests/pools.js';
 import { address, matchesSelector, podReady, sliceAddresses } from '../kube/endpoints.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
-import { objectKey, ourType, resourcePath } from '../kube/resources.js';
+import { STATUS_MANAGERS, applyStatus } from '../kube/status-apply.js';
+import { objectKey } from '../kube/resources.js';
 
 /** How long one endpoint may take to answer `GET /v1/models`. */
 export const DISCOVERY_TIMEOUT_MS = 2000;
@@ -111,9 +112,7 @@ export class ModelDiscovery {
     const models = mergeDiscovered(answers);
     const live = this.opts.modelApis.get(key);
     if (!live || JSON.stringify(live.status?.discoveredModels ?? []) === JSON.stringify(models)) return;
-    await this.opts.client.request('PATCH', `${resourcePath(ourType('ModelAPI'), cr.metadata.namespace, cr.metadata.name)}/status`, {
-      body: { status: { discoveredModels: models } }, contentType: 'application/merge-patch+json',
-    });
+    await applyStatus(this.opts.client, cr, { discoveredModels: models }, STATUS_MANAGERS.discovery);
     this.opts.log.info({ modelapi: key, models: models.map((m) => m.id) }, 'discovered models');
   }
 

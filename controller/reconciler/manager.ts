@@ -6,9 +6,10 @@ import http from 'node:http';
 import { Logger } from 'pino';
 import { ALL_KINDS, Kind, MODEL_ACCESS_INFO } from '../../manifests/api.js';
 import { RenderConfig } from '../../manifests/config.js';
-import { renderShared } from '../../manifests/render.js';
+import { capacityTarget, renderShared } from '../../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../../manifests/names.js';
-import { PART_OF_LABEL, applyObject, isSubset } from './apply.js';
+import { PART_OF_LABEL } from './apply.js';
+import { SHARED_KEY, reconcileShared } from './shared.js';
 import { CapacityTracker, slimPod } from './capacity.js';
 import { ModelDiscovery } from './discovery.js';
 import { ApiEventRecorder } from '../kube/events.js';
@@ -18,7 +19,8 @@ import { LeaderElector } from '../kube/leader.js';
 import { boundPort, listen } from '../common/http-server.js';
 import { Metrics } from '../common/metrics.js';
 import { WorkQueue } from '../kube/queue.js';
-import { Deps, parseQueueKey, queueKey, reconcile } from './reconcile.js';
+import { Deps, Outcome, reconcile, takeWaiting } from './reconcile.js';
+import { parseQueueKey, queueKey } from './keys.js';
 import { MODEL_ACCESS_TYPE, objectKey, ourType, resourcePath, resourceType } from '../kube/resources.js';
 
 export interface ManagerOptions {
@@ -85,6 +87,7 @@ export class Manager {
   private resyncTimer?: NodeJS.Timeout;
   private config: RenderConfig;
   private readonly deps: Deps;
+  private readonly conflicts = new Map<string, Set<string>>();
   private synced = false;
   private stopped = false;
   /** Ports the HTTP endpoints listen on, once started. */
@@ -109,7 +112,7 @@ export class Manager {
         type: resourceType(c.apiVersion, c.kind), namespace, log,
         labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: PART_OF_LABEL,
       });
-      informer.onChange((_key, obj, old) => this.onChild(obj ?? old));
+      informer.onChange((_key, obj, old) => this.onChild(obj ?? old, obj === undefined));
       this.children.set(c.kind, informer);
     }
     // A ModelAccess renders only the router's read access to its key Secret (a Role and its binding).
@@ -120,15 +123,25 @@ export class Manager {
       type: resourceType('v1', 'Pod'), namespace, log, labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: LABELS.instance,
       transform: slimPod,
     });
+    // The route server's ReferenceGrants live in its namespace, whatever namespace the CRs are in.
+    const grants = new Informer(client, {
+      type: resourceType('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant'), namespace: opts.config.routeServer.namespace, log,
+      labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
+    });
+    this.children.set('ReferenceGrant', grants);
     this.capacity = new CapacityTracker(this.pods, (key) => this.queue.add(key), this.metrics, log, () => clock().getTime());
     this.discovery = new ModelDiscovery({ client, modelApis: this.crs.get('ModelAPI')!, pods: this.pods, log, intervalMs: opts.discoveryIntervalMs });
     this.deps = {
       client, crs: this.crs, children: this.children, modelAccesses: this.modelAccesses, config: () => this.config, clock, log,
       events: new ApiEventRecorder(client, opts.identity, clock, log),
       capacity: this.capacity,
+      conflicts: this.conflicts,
     };
     if (opts.leaderElection) {
-      this.elector = new LeaderElector(client, { identity: opts.identity, ...opts.leaderElection }, log);
+      this.elector = new LeaderElector(client, {
+        identity: opts.identity, clock, ...opts.leaderElection,
+        onError: (err) => { if (err) this.metrics.leaseErrors.inc({ name: 'agentway' }); },
+      }, log);
     }
   }
 
@@ -144,6 +157,7 @@ export class Manager {
       && obj.metadata.generation === old.metadata.generation
       && Boolean(obj.metadata.deletionTimestamp) === Boolean(old.metadata.deletionTimestamp)) return;
     this.queue.add(`${kind}/${key}`);
+    this.capacity.track(`${kind}/${key}`, obj && !obj.metadata.deletionTimestamp ? capacityTarget(obj) : undefined);
     const cur = obj ?? old;
     if (!cur) return;
     const ns = cur.metadata.namespace;
@@ -163,9 +177,11 @@ export class Manager {
     }
   }
 
-  private onChild(obj: KubeObj | undefined): void {
+  private onChild(obj: KubeObj | undefined, gone: boolean): void {
     const owner = obj?.metadata.ownerReferences?.find((r: any) => r.controller && String(r.apiVersion).startsWith('agentway.dev/'));
     if (owner) this.queue.add(queueKey(owner.kind, obj!.metadata.namespace, owner.name));
+    // A CR refused because this object held its name may take the name now.
+    if (obj && gone) for (const key of takeWaiting(this.conflicts, obj)) this.queue.add(key);
   }
 
   private async worker(): Promise<void> {
@@ -175,13 +191,13 @@ export class Manager {
       const controller = parseQueueKey(key).kind;
       const end = this.metrics.reconcileTime.startTimer({ controller });
       try {
-        const out = await reconcile(key, this.deps);
+        const out = key === SHARED_KEY ? await this.reconcileShared() : await reconcile(key, this.deps);
         this.metrics.objectWrites.inc({ controller }, out.writes);
         if (out.retry) {
           this.metrics.reconcileTotal.inc({ controller, result: 'requeue' });
           this.metrics.reconcileErrors.inc({ controller });
-          this.opts.log.warn({ key, err: out.retry.message }, 'reconcile will be retried');
-          this.queue.addRateLimited(key);
+          this.opts.log.warn({ key, err: out.retry.detail }, 'reconcile will be retried');
+          this.queue.addRateLimited(key, out.retry.maxDelayMs);
         } else {
           this.metrics.reconcileTotal.inc({ controller, result: 'success' });
           this.queue.forget(key);
@@ -214,21 +230,12 @@ export class Manager {
     }
   }
 
-  /** Applies the shared objects (the Gateway) unless they are already as rendered. */
-  private async applyShared(): Promise<void> {
-    for (const obj of renderShared(this.config)) {
-      const path = resourcePath(resourceType(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name);
-      try {
-        const live = await this.opts.client.request('GET', path).catch((err) => {
-          if (err instanceof ApiError && err.status === 404) return undefined;
-          throw err;
-        });
-        if (live && isSubset(obj, live)) continue;
-        await applyObject(this.opts.client, obj);
-      } catch (err) {
-        this.opts.log.error({ object: `${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`, err: errorDetail(err) }, 'could not apply shared object');
-      }
-    }
+  /** The shared objects' turn in the queue: the GatewayClass's features first, then the Gateway. */
+  private async reconcileShared(): Promise<Outcome> {
+    await this.refreshGatewayFeatures();
+    return reconcileShared(this.opts.client, renderShared(this.config), this.deps.events, (obj) => {
+      this.metrics.sharedApplyFailures.inc({ kind: obj.kind });
+    });
   }
 
   private enqueueAll(): void {
@@ -247,8 +254,11 @@ export class Manager {
 
   private async startServers(): Promise<void> {
     this.ports.probes = await this.serve(this.opts.probePort, (req, res) => {
-      const ok = req.url === '/healthz' ? !this.stopped : req.url === '/readyz' ? this.synced && !this.stopped : undefined;
-      res.writeHead(ok === undefined ? 404 : ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : 'not ready\n');
+      const leaseError = this.elector?.lastError;
+      const ok = req.url === '/healthz' ? !this.stopped : req.url === '/readyz' ? this.synced && !this.stopped && !leaseError : undefined;
+      // A replica that cannot read or write its Lease can never lead: not ready, and says why.
+      const why = req.url === '/readyz' && leaseError ? `not ready: lease: ${errorDetail(leaseError)}\n` : 'not ready\n';
+      res.writeHead(ok === undefined ? 404 : ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok === undefined ? 'not found\n' : ok ? 'ok\n' : why);
     });
     this.ports.metrics = await this.serve(this.opts.metricsPort, (req, res) => {
       if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
@@ -261,11 +271,11 @@ export class Manager {
 
   private startWorkers(): void {
     this.metrics.leader.set({ name: 'agentway' }, 1);
-    void this.refreshGatewayFeatures().then(() => this.applyShared());
+    this.queue.add(SHARED_KEY);
     for (let i = 0; i < (this.opts.workers ?? 4); i++) this.workers.push(this.worker());
     this.discovery.start();
     this.resyncTimer = setInterval(() => {
-      void this.refreshGatewayFeatures().then(() => this.applyShared());
+      this.queue.add(SHARED_KEY);
       this.enqueueAll();
     }, this.opts.resyncMs ?? 600_000);
     this.resyncTimer.unref();

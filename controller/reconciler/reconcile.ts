@@ -1,52 +1,61 @@
 /**
- * One reconcile: read the CR from the cache, render it, apply what changed, prune what is no longer
- * rendered, write status. Level-triggered: it works from the cached object, never from the event.
+ * One reconcile, in three named steps: the desired objects (references checked, rendered once with the
+ * current weights), apply and prune, and the status from the outcome. Every failure is a value that says
+ * whether trying again can help. Level-triggered: it works from the cached object, never from the event.
  */
 import { Logger } from 'pino';
-import { AgentwayResource, ClientPool, Condition, Kind, MODEL_ACCESS_INFO, ResourceStatus } from '../../manifests/api.js';
+import { AgentwayResource, ClientPool, Condition, Kind, KubeObject, MODEL_ACCESS_INFO, ResourceStatus } from '../../manifests/api.js';
 import { RenderConfig } from '../../manifests/config.js';
+import { routeServerGrantName } from '../../manifests/gateway.js';
 import { RenderResult, modelAccessGrant, render } from '../../manifests/render.js';
 import { validateModelAccess } from '../../manifests/validate.js';
 import { WeightState } from '../../manifests/weights.js';
-import { applyObjects, pruneOrphans, withOwnership } from './apply.js';
-import { CapacityTracker } from './capacity.js';
+import { ApplyResult, applyObjects, pruneOrphans, typedKey, withOwnership } from './apply.js';
+import { CapacitySnapshot } from './capacity.js';
+import { Failure, NO_RETRY, failureOf } from './failure.js';
+import { parseQueueKey } from './keys.js';
+import { deleteIfUnchanged } from '../kube/delete.js';
 import { EventRecorder } from '../kube/events.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { objectKey } from '../kube/resources.js';
 import { NewCondition, Reasons, condition, mergeConditions, writeStatus } from './status.js';
 
+export { parseQueueKey, queueKey } from './keys.js';
+
+/** Observed weights of each CR's route: an input of render, never written from here. */
+export interface WeightsSource {
+  /** The weights to render for a CR; undefined until its capacity has been observed. */
+  weightsFor(key: string): Readonly<Record<string, number>> | undefined;
+  snapshot(key: string): CapacitySnapshot | undefined;
+}
+
 export interface Deps {
   readonly client: KubeClient;
   /** Caches of our CRs, by kind. */
   readonly crs: ReadonlyMap<Kind, Informer>;
-  /** Caches of the children we render, by kind (Deployment, Service, HTTPRoute). */
+  /** Caches of the children we render, by kind (Deployment, Service, HTTPRoute, ReferenceGrant, ...). */
   readonly children: ReadonlyMap<string, Informer>;
   readonly config: () => RenderConfig;
   readonly clock: () => Date;
   readonly log: Logger;
   readonly events: EventRecorder;
   /** Live capacity of the routes' pools; without it, weights follow replicas. */
-  readonly capacity?: CapacityTracker;
+  readonly capacity?: WeightsSource;
+  /**
+   * Queue keys of CRs refused because another CR holds an object under the name they derive, by that
+   * object's `Kind/namespace/name`: they are queued again when it goes.
+   */
+  readonly conflicts?: Map<string, Set<string>>;
   /** Cache of ModelAccess objects, whose one rendered grant the controller keeps in place. */
   readonly modelAccesses?: Informer;
 }
 
 export interface Outcome {
-  /** Objects written (applied or deleted) and whether the status was written. */
+  /** Writes the API server accepted: objects applied or deleted, and the status. */
   readonly writes: number;
-  /** A failure that waiting may fix: the key goes back to the queue with backoff. */
-  readonly retry?: Error;
-}
-
-/** `Kind/namespace/name`, the work queue's key. */
-export function queueKey(kind: string, namespace: string | undefined, name: string): string {
-  return `${kind}/${objectKey(namespace, name)}`;
-}
-
-export function parseQueueKey(key: string): { kind: Kind; namespace: string; name: string } {
-  const [kind, namespace, name] = key.split('/');
-  return { kind: kind as Kind, namespace, name };
+  /** Set when waiting may fix a failure: the key goes back to the queue with backoff. */
+  readonly retry?: { readonly detail: string; readonly maxDelayMs?: number };
 }
 
 interface Missing { readonly reason: string; readonly message: string }
@@ -97,7 +106,8 @@ function routeAcceptedCondition(result: RenderResult, deps: Deps): NewCondition 
 
 /** Ready=False reasons that need a person, and so an Event; waiting for pods to start is not one. */
 const FAILURE_REASONS: ReadonlySet<string> = new Set([
-  Reasons.InvalidSpec, Reasons.ApplyFailed, Reasons.ModelAPINotFound, Reasons.MCPServerNotFound, Reasons.ClientPoolNotFound,
+  Reasons.InvalidSpec, Reasons.ApplyFailed, Reasons.PruneFailed, Reasons.NameConflict,
+  Reasons.ModelAPINotFound, Reasons.MCPServerNotFound, Reasons.ClientPoolNotFound,
 ]);
 
 function capacityCondition(state: WeightState): NewCondition {
@@ -124,12 +134,135 @@ async function finish(deps: Deps, cr: KubeObj, conditions: NewCondition[], extra
   return (await writeStatus(deps.client, cr, status)) ? 1 : 0;
 }
 
+
+/** Step 1's answer: what to apply, or why nothing can be. */
+type Desired =
+  | { readonly ok: true; readonly result: RenderResult; readonly objects: readonly KubeObject[] }
+  | { readonly ok: false; readonly failure: Failure };
+
+/** Step 1: the objects this CR should have, rendered once, with the weights its pools have now. */
+function desiredState(key: string, cr: KubeObj, deps: Deps): Desired {
+  const resource = cr as unknown as AgentwayResource;
+  const missing = missingReference(resource, deps);
+  if (missing) return { ok: false, failure: { ...missing, detail: missing.message, retry: NO_RETRY, report: true } };
+  const ns = cr.metadata.namespace;
+  const clientPool = resource.kind === 'ClientInstance'
+    ? deps.crs.get('ClientPool')?.get(objectKey(ns, resource.spec.pool)) as unknown as ClientPool | undefined
+    : undefined;
+  const result = render(cr, { config: deps.config(), clientPool, weights: deps.capacity?.weightsFor(key) });
+  if (result.errors.length > 0) {
+    const message = result.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+    return { ok: false, failure: { reason: Reasons.InvalidSpec, message, detail: message, retry: NO_RETRY, report: true } };
+  }
+  return { ok: true, result, objects: result.objects.map((o) => withOwnership(o, cr as never)) };
+}
+
+interface Applied extends Pick<ApplyResult, 'live' | 'notApplied'> {
+  readonly writes: number;
+  readonly failure?: Failure;
+}
+
+/**
+ * Step 2: applies what differs, then prunes what is no longer rendered. Prune runs only after every apply
+ * succeeded: an object that failed to apply is missing from the cache, and pruning could delete something
+ * still wanted.
+ */
+async function applyAndPrune(key: string, cr: KubeObj, objects: readonly KubeObject[], deps: Deps): Promise<Applied> {
+  const applied = await applyObjects(deps.client, cr as never, objects, deps.children);
+  if (applied.conflict && deps.conflicts) {
+    let waiting = deps.conflicts.get(applied.conflict);
+    if (!waiting) deps.conflicts.set(applied.conflict, (waiting = new Set()));
+    waiting.add(key);
+  }
+  if (applied.failure) return { writes: applied.written, live: applied.live, notApplied: applied.notApplied, failure: applied.failure };
+  const pruned = await pruneOrphans(deps.client, cr.metadata.uid!, applied.desiredKeys, deps.children.values());
+  return { writes: applied.written + pruned.deleted, live: applied.live, notApplied: [], failure: pruned.failure };
+}
+
+function failedCondition(failure: Failure, applied?: Applied): NewCondition {
+  let message = failure.message;
+  if (applied) {
+    message += `; live: ${applied.live.length > 0 ? applied.live.join(', ') : 'none'}`;
+    if (applied.notApplied.length > 0) message += `; not applied: ${applied.notApplied.join(', ')}`;
+  }
+  return condition('Ready', false, failure.reason, message);
+}
+
+/** Step 3: the status that reports the outcome, written only if it changed. */
+async function reportStatus(key: string, cr: KubeObj, desired: Desired, applied: Applied | undefined, deps: Deps): Promise<Outcome> {
+  const failure = desired.ok ? applied?.failure : desired.failure;
+  const writes = applied?.writes ?? 0;
+  const retry = failure && failure.retry.kind === 'backoff'
+    ? { detail: failure.detail, maxDelayMs: failure.retry.maxDelayMs }
+    : undefined;
+  // A transient failure retries without touching the status: it would only flap.
+  if (failure && !failure.report) return { writes, retry };
+
+  let conditions: NewCondition[];
+  let extra: Partial<ResourceStatus> = {};
+  if (failure) {
+    conditions = [failedCondition(failure, desired.ok ? applied : undefined)];
+    const routeLive = desired.ok && desired.result.endpoint
+      && applied?.live.some((o) => o.startsWith('HTTPRoute '));
+    if (routeLive && desired.ok) extra = { endpoint: desired.result.endpoint };
+  } else {
+    const { result } = desired as Extract<Desired, { ok: true }>;
+    const config = deps.config();
+    conditions = [readyCondition(result, deps, cr.metadata.namespace!)];
+    const routeAccepted = routeAcceptedCondition(result, deps);
+    if (routeAccepted) conditions.push(routeAccepted);
+    if (!config.gateway.requestTimeouts && routeAccepted) {
+      conditions.push(condition('RouteTimeouts', false, Reasons.TimeoutsUnsupported,
+        `GatewayClass of ${config.gateway.namespace}/${config.gateway.name} does not support HTTPRouteRequestTimeout; the route has no timeout`));
+    }
+    const capacity = result.endpoint ? deps.capacity?.snapshot(key) : undefined;
+    if (capacity) conditions.push(capacityCondition(capacity.state));
+    extra = {
+      ...(result.endpoint ? { endpoint: result.endpoint } : {}),
+      ...(capacity ? { pools: capacity.pools } : {}),
+    };
+  }
+  try {
+    return { writes: writes + await finish(deps, cr, conditions, extra), retry };
+  } catch (err) {
+    const f = failureOf(Reasons.StatusFailed, 'writing status', err);
+    return { writes, retry: retry ?? (f.retry.kind === 'backoff' ? { detail: f.detail, maxDelayMs: f.retry.maxDelayMs } : undefined) };
+  }
+}
+
+/**
+ * What a CR that is gone leaves behind that garbage collection cannot remove: the route server's
+ * ReferenceGrant for its namespace, once the namespace's last ClientPool is gone.
+ */
+async function releaseShared(kind: Kind, namespace: string, deps: Deps): Promise<Outcome> {
+  if (kind !== 'ClientPool') return { writes: 0 };
+  const pools = deps.crs.get('ClientPool')?.list() ?? [];
+  if (pools.some((p) => p.metadata.namespace === namespace && !p.metadata.deletionTimestamp)) return { writes: 0 };
+  const grants = deps.children.get('ReferenceGrant');
+  const grant = grants?.get(objectKey(deps.config().routeServer.namespace, routeServerGrantName(namespace)));
+  if (!grants || !grant) return { writes: 0 };
+  try {
+    return { writes: (await deleteIfUnchanged(deps.client, grants.type, grant)) ? 1 : 0 };
+  } catch (err) {
+    const f = failureOf(Reasons.PruneFailed, `deleting ReferenceGrant ${grant.metadata.name}`, err);
+    return { writes: 0, retry: { detail: f.detail, maxDelayMs: f.retry.kind === 'backoff' ? f.retry.maxDelayMs : undefined } };
+  }
+}
+
+/** An Outcome that retries `failure` when it says waiting can help, and logs it when it cannot. */
+function outcomeOf(writes: number, failure: Failure | undefined, deps: Deps, key: string): Outcome {
+  if (!failure) return { writes };
+  if (failure.retry.kind === 'backoff') return { writes, retry: { detail: failure.detail, maxDelayMs: failure.retry.maxDelayMs } };
+  deps.log.error({ key, err: failure.detail }, 'not retried until the object changes');
+  return { writes };
+}
+
 /**
  * A ModelAccess: applies the Role and RoleBinding that let the model router read its key Secret, owned by
  * the ModelAccess so that they go with it. It has no status; an invalid one is logged and left alone (the
  * router refuses it the same way, without its keys every request is a 401).
  */
-async function reconcileModelAccess(namespace: string, name: string, deps: Deps): Promise<Outcome> {
+async function reconcileModelAccess(key: string, namespace: string, name: string, deps: Deps): Promise<Outcome> {
   const cr = deps.modelAccesses?.get(objectKey(namespace, name));
   if (!cr || cr.metadata.deletionTimestamp) return { writes: 0 };
   const { resource, errors } = validateModelAccess(cr);
@@ -138,66 +271,26 @@ async function reconcileModelAccess(namespace: string, name: string, deps: Deps)
     return { writes: 0 };
   }
   const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr as never));
-  const applied = await applyObjects(deps.client, objects, deps.children);
-  const failed = applied.failed[0];
-  if (failed) return { writes: applied.written, retry: new Error(`${failed.object}: ${failed.error.message}`) };
-  return { writes: applied.written + await pruneOrphans(deps.client, cr.metadata.uid!, applied.desiredKeys, deps.children.values()) };
+  const applied = await applyAndPrune(key, cr, objects, deps);
+  return outcomeOf(applied.writes, applied.failure, deps, key);
 }
 
 export async function reconcile(key: string, deps: Deps): Promise<Outcome> {
   const { kind, namespace, name } = parseQueueKey(key);
-  if ((kind as string) === MODEL_ACCESS_INFO.kind) return reconcileModelAccess(namespace, name, deps);
+  if ((kind as string) === MODEL_ACCESS_INFO.kind) return reconcileModelAccess(key, namespace, name, deps);
   const cr = deps.crs.get(kind)?.get(objectKey(namespace, name));
   // Deleted, or being deleted: the ownerReferences let the garbage collector remove the children.
-  if (!cr || cr.metadata.deletionTimestamp) {
-    deps.capacity?.forget(key);
-    return { writes: 0 };
-  }
-  const resource = cr as unknown as AgentwayResource;
+  if (!cr || cr.metadata.deletionTimestamp) return releaseShared(kind, namespace, deps);
 
-  const missing = missingReference(resource, deps);
-  if (missing) return { writes: await finish(deps, cr, [condition('Ready', false, missing.reason, missing.message)]) };
+  const desired = desiredState(key, cr, deps);
+  const applied = desired.ok ? await applyAndPrune(key, cr, desired.objects, deps) : undefined;
+  return reportStatus(key, cr, desired, applied, deps);
+}
 
-  const clientPool = resource.kind === 'ClientInstance'
-    ? deps.crs.get('ClientPool')?.get(objectKey(namespace, resource.spec.pool)) as unknown as ClientPool | undefined
-    : undefined;
-  const config = deps.config();
-  const weights = deps.capacity?.weightsFor(key);
-  let result = render(cr, { config, clientPool, weights });
-  deps.capacity?.register(key, resource, result);
-  // A route seen for the first time gets its observed weights now rather than one write later.
-  const observed = deps.capacity?.weightsFor(key);
-  if (observed !== weights && result.errors.length === 0) result = render(cr, { config, clientPool, weights: observed });
-  if (result.errors.length > 0) {
-    const message = result.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
-    return { writes: await finish(deps, cr, [condition('Ready', false, Reasons.InvalidSpec, message)]) };
-  }
-
-  const objects = result.objects.map((o) => withOwnership(o, cr as never));
-  const applied = await applyObjects(deps.client, objects, deps.children);
-  let writes = applied.written;
-  if (applied.failed.length > 0) {
-    const retriable = applied.failed.find((f) => f.error.retriable);
-    if (retriable) return { writes, retry: new Error(`${retriable.object}: ${retriable.error.message}`) };
-    const message = applied.failed.map((f) => `${f.object}: ${f.error.message}`).join('; ');
-    return { writes: writes + await finish(deps, cr, [condition('Ready', false, Reasons.ApplyFailed, message)]) };
-  }
-  // Prune only after every apply succeeded: an object that failed to apply is missing from the cache, and
-  // pruning now could delete something still wanted.
-  writes += await pruneOrphans(deps.client, cr.metadata.uid!, applied.desiredKeys, deps.children.values());
-
-  const conditions = [readyCondition(result, deps, namespace)];
-  const routeAccepted = routeAcceptedCondition(result, deps);
-  if (routeAccepted) conditions.push(routeAccepted);
-  if (!config.gateway.requestTimeouts && routeAccepted) {
-    conditions.push(condition('RouteTimeouts', false, Reasons.TimeoutsUnsupported,
-      `GatewayClass of ${config.gateway.namespace}/${config.gateway.name} does not support HTTPRouteRequestTimeout; the route has no timeout`));
-  }
-  const capacity = deps.capacity?.snapshot(key);
-  if (capacity) conditions.push(capacityCondition(capacity.state));
-  writes += await finish(deps, cr, conditions, {
-    ...(result.endpoint ? { endpoint: result.endpoint } : {}),
-    ...(capacity ? { pools: capacity.pools } : {}),
-  });
-  return { writes };
+/** Queue keys of CRs waiting for `obj` (by its `Kind/namespace/name`) to go; forgotten once returned. */
+export function takeWaiting(conflicts: Map<string, Set<string>>, obj: { kind?: string; metadata: { namespace?: string; name: string } }): string[] {
+  const k = typedKey(obj);
+  const waiting = conflicts.get(k);
+  conflicts.delete(k);
+  return waiting ? [...waiting] : [];
 }

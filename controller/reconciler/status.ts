@@ -3,7 +3,7 @@ import { Condition, ResourceStatus } from '../../manifests/api.js';
 import { rfc3339 } from '../common/time.js';
 import { KubeObj } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
-import { resourcePath, resourceType } from '../kube/resources.js';
+import { STATUS_MANAGERS, applyStatus, clearStatusFields } from '../kube/status-apply.js';
 
 /** Condition reasons: CamelCase constants, because clients and alerts match on them. */
 export const Reasons = {
@@ -12,6 +12,9 @@ export const Reasons = {
   NoReadyBackends: 'NoReadyBackends',
   InvalidSpec: 'InvalidSpec',
   ApplyFailed: 'ApplyFailed',
+  PruneFailed: 'PruneFailed',
+  StatusFailed: 'StatusFailed',
+  NameConflict: 'NameConflict',
   ModelAPINotFound: 'ModelAPINotFound',
   MCPServerNotFound: 'MCPServerNotFound',
   ClientPoolNotFound: 'ClientPoolNotFound',
@@ -46,17 +49,27 @@ export function canonicalJson(value: unknown): string {
     : v));
 }
 
+/** The status fields the controller writes; the rest belong to other writers. */
+export const CONTROLLER_STATUS_FIELDS = ['observedGeneration', 'conditions', 'endpoint', 'pools'] as const;
+
+function ownedPart(status: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of CONTROLLER_STATUS_FIELDS) if (status?.[f] !== undefined) out[f] = status[f];
+  return out;
+}
+
 /**
- * Writes `status` through the status subresource unless the CR already has it; true if written. Only the
- * fields in `status` are sent, so fields other writers own (a ClientInstance's lastActivityTime) are kept.
+ * Applies `status` as everything the controller owns in the CR's status, unless the CR already has exactly
+ * that; true if written. A field left out of `status` is removed, so an endpoint or pools that no longer
+ * apply do not linger; fields of other writers are kept.
  */
 export async function writeStatus(client: KubeClient, cr: KubeObj, status: ResourceStatus): Promise<boolean> {
-  const merged: ResourceStatus = { ...(cr.status ?? {}), ...status };
-  if (canonicalJson(cr.status ?? {}) === canonicalJson(merged)) return false;
-  const t = resourceType(cr.apiVersion!, cr.kind!);
-  await client.request('PATCH', `${resourcePath(t, cr.metadata.namespace, cr.metadata.name)}/status`, {
-    body: { status }, contentType: 'application/merge-patch+json',
-  });
+  const next = ownedPart(status as Record<string, unknown>);
+  if (canonicalJson(ownedPart(cr.status)) === canonicalJson(next)) return false;
+  const target = { apiVersion: cr.apiVersion!, kind: cr.kind!, metadata: cr.metadata };
+  const stored = await applyStatus(client, target, next, STATUS_MANAGERS.controller);
+  const lingering = CONTROLLER_STATUS_FIELDS.filter((f) => next[f] === undefined && stored?.status?.[f] !== undefined);
+  if (lingering.length > 0) await clearStatusFields(client, target, lingering);
   return true;
 }
 

@@ -4,12 +4,14 @@
  * idleTimeout is deleted (the garbage collector takes its children).
  */
 import { Logger } from 'pino';
+import { API_VERSION } from '../../manifests/api.js';
 import { durationMs } from '../../manifests/render.js';
 import { rfc3339 } from '../common/time.js';
 import { deleteIfUnchanged } from '../kube/delete.js';
 import { Informer } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
-import { objectKey, ourType, resourcePath } from '../kube/resources.js';
+import { objectKey, ourType } from '../kube/resources.js';
+import { STATUS_MANAGERS, applyStatus } from '../kube/status-apply.js';
 import { RouteMetrics } from './metrics.js';
 
 export interface ActivityOptions {
@@ -65,9 +67,8 @@ export class Activity {
       this.lastFlushed.set(key, now);
       this.opts.metrics.activityWrites.inc();
       try {
-        await this.opts.client.request('PATCH', `${resourcePath(ourType('ClientInstance'), inst.metadata.namespace, inst.metadata.name)}/status`, {
-          body: { status: { lastActivityTime: rfc3339(new Date(seen)) } }, contentType: 'application/merge-patch+json',
-        });
+        await applyStatus(this.opts.client, { apiVersion: API_VERSION, kind: 'ClientInstance', metadata: inst.metadata },
+          { lastActivityTime: rfc3339(new Date(seen)) }, STATUS_MANAGERS.routeServer);
       } catch (err) {
         this.opts.log.warn({ instance: key, err: (err as Error).message }, 'could not record activity');
       }

@@ -5,6 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeClient } from '../../controller/kube/kube-client.js';
 import { PART_OF_LABEL } from '../../controller/reconciler/apply.js';
+import { STATUS_MANAGERS, applyStatus } from '../../controller/kube/status-apply.js';
 import { Scenarios, testClient } from '../env/controller.js';
 import { Obj, TestObjects, cond, pathOf } from '../env/objects.js';
 import { eventually, markPodsReady } from '../env/kube.js';
@@ -40,9 +41,9 @@ describe('controller', () => {
     await run(ns);
     const cr = await create(ns, 'Agent', 'a', agentSpec({ replicas: 1 }));
 
-    const dep = await eventually(() => mustGet('Deployment', ns, 'agent-a'));
-    const svc = await mustGet('Service', ns, 'agent-a');
-    const route = await mustGet('HTTPRoute', ns, 'agent-a');
+    const [dep, svc, route] = await eventually(() => Promise.all([
+      mustGet('Deployment', ns, 'agent-a'), mustGet('Service', ns, 'agent-a'), mustGet('HTTPRoute', ns, 'agent-a'),
+    ]));
     for (const o of [dep, svc, route]) {
       expect(o.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Agent', name: 'a', uid: cr.metadata.uid, controller: true })]);
       expect(o.metadata.labels[PART_OF_LABEL]).toBe(cr.metadata.uid);
@@ -183,18 +184,30 @@ describe('controller', () => {
 
   test('a resync of unchanged CRs writes nothing', async () => {
     const ns = await namespace('ctl-resync');
-    const first = await run(ns);
+    const rsNs = await namespace('ctl-resync-rs');
+    const config = { routeServer: { namespace: rsNs } };
+    const first = await run(ns, { config });
     for (const name of ['r1', 'r2', 'r3']) await create(ns, 'Agent', name, agentSpec());
     await create(ns, 'ModelAPI', 'm', agentSpec({ pools: [{ name: 'a' }, { name: 'b', resources: { gpu: 1 } }] }));
+    // Values the server stores in another form: a quantity it canonicalizes, an env value it drops when empty.
+    await create(ns, 'Agent', 'canonical', agentSpec({ resources: { cpu: '0.5', memory: '1024Mi' }, env: [{ name: 'EMPTY', value: '' }] }));
+    // ClientPools outside the route server's namespace: each namespace gets a ReferenceGrant there.
+    await create(ns, 'ClientPool', 'p1', { template: { image: 'ghcr.io/acme/sandbox:2.0', port: 8080 }, apiKeys: { secretRef: { name: 'keys' } } });
+    await create(ns, 'ClientPool', 'p2', { template: { image: 'ghcr.io/acme/sandbox:2.0', port: 8080 }, apiKeys: { secretRef: { name: 'keys' } } });
     await eventually(async () => {
-      for (const name of ['r1', 'r2', 'r3']) expect((await mustGet('Agent', ns, name)).status?.endpoint).toBeDefined();
+      for (const name of ['r1', 'r2', 'r3', 'canonical']) expect((await mustGet('Agent', ns, name)).status?.endpoint).toBeDefined();
       expect((await mustGet('ModelAPI', ns, 'm')).status?.endpoint).toBeDefined();
+      for (const name of ['p1', 'p2']) expect((await mustGet('ClientPool', ns, name)).status?.endpoint).toBeDefined();
+      await mustGet('ReferenceGrant', rsNs, `agentway-routes-from-${ns}`);
     }, { timeoutMs: T });
+    expect((await mustGet('Deployment', ns, 'agent-canonical')).spec.template.spec.containers[0].resources.requests.cpu).toBe('500m');
     await scenarios.stop(first);
 
     const snapshot = async () => {
       const out: Record<string, string> = {};
-      for (const kind of ['Deployment', 'Service', 'HTTPRoute', 'Agent', 'ModelAPI', 'Gateway']) {
+      const grant = await mustGet('ReferenceGrant', rsNs, `agentway-routes-from-${ns}`);
+      out.grant = grant.metadata.resourceVersion;
+      for (const kind of ['Deployment', 'Service', 'HTTPRoute', 'Agent', 'ModelAPI', 'ClientPool', 'Gateway']) {
         const list = await kube.request('GET', path(kind, ns));
         // The Deployment controller keeps writing Deployment status: their generation shows spec writes.
         for (const o of list.items) out[`${kind}/${o.metadata.name}`] = kind === 'Deployment' ? `generation ${o.metadata.generation}` : o.metadata.resourceVersion;
@@ -203,12 +216,133 @@ describe('controller', () => {
     };
     const before = await snapshot();
     // A new controller lists everything (each key reconciled once) and resyncs every 500 ms.
-    const second = await run(ns, { resyncMs: 500 });
+    const second = await run(ns, { resyncMs: 500, config });
     await new Promise((r) => setTimeout(r, 3000));
     const reconciles = await second.manager.metrics.reconcileTotal.get();
-    expect(reconciles.values.reduce((s, v) => s + v.value, 0)).toBeGreaterThanOrEqual(8);
+    expect(reconciles.values.reduce((s, v) => s + v.value, 0)).toBeGreaterThanOrEqual(14);
     expect(second.client.counts.writes).toBe(0);
     expect(await snapshot()).toEqual(before);
+  }, T * 2);
+
+  test("the route server's ReferenceGrant goes with the namespace's last ClientPool", async () => {
+    const ns = await namespace('ctl-grant');
+    const rsNs = await namespace('ctl-grant-rs');
+    await run(ns, { config: { routeServer: { namespace: rsNs } } });
+    const pool = { template: { image: 'ghcr.io/acme/sandbox:2.0', port: 8080 }, apiKeys: { secretRef: { name: 'keys' } } };
+    await create(ns, 'ClientPool', 'p1', pool);
+    await create(ns, 'ClientPool', 'p2', pool);
+    const grantName = `agentway-routes-from-${ns}`;
+    await eventually(() => mustGet('ReferenceGrant', rsNs, grantName), { timeoutMs: T });
+
+    await remove('ClientPool', ns, 'p1');
+    await eventually(async () => expect(await get('ClientPool', ns, 'p1')).toBeUndefined(), { timeoutMs: T });
+    // Another pool of the namespace still routes through it.
+    await new Promise((r) => setTimeout(r, 500));
+    await mustGet('ReferenceGrant', rsNs, grantName);
+
+    await remove('ClientPool', ns, 'p2');
+    await eventually(async () => expect(await get('ReferenceGrant', rsNs, grantName)).toBeUndefined(), { timeoutMs: T });
+  }, T * 2);
+
+  test('status fields that no longer apply are removed; the fields of other writers are kept', async () => {
+    const ns = await namespace('ctl-status');
+    await run(ns);
+    // Long enough that a long pool name makes a derived name too long, which only render checks.
+    const name = 'a'.repeat(40);
+    await create(ns, 'ModelAPI', name, agentSpec({ pools: [{ name: 'one' }] }));
+    await eventually(async () => {
+      const a = await mustGet('ModelAPI', ns, name);
+      expect(a.status?.endpoint).toBe(`/${ns}/modelapi/${name}`);
+      expect(a.status?.pools?.map((p: Obj) => p.name)).toEqual(['one']);
+    }, { timeoutMs: T });
+    // Another writer's field, under its own field manager, as model discovery writes it.
+    await applyStatus(kube, { apiVersion: 'agentway.dev/v1alpha1', kind: 'ModelAPI', metadata: { name, namespace: ns } },
+      { discoveredModels: [{ id: 'm1' }] }, STATUS_MANAGERS.discovery);
+
+    await patchSpec(ns, 'ModelAPI', name, { gatewayRoute: { enabled: false } });
+    await eventually(async () => {
+      const a = await mustGet('ModelAPI', ns, name);
+      expect(a.status.observedGeneration).toBe(2);
+      expect(a.status.endpoint).toBeUndefined();
+      expect(a.status.pools).toBeUndefined();
+      expect(a.status.discoveredModels).toEqual([{ id: 'm1' }]);
+    }, { timeoutMs: T });
+    await eventually(async () => expect(await get('HTTPRoute', ns, `modelapi-${name}`)).toBeUndefined(), { timeoutMs: T });
+
+    await patchSpec(ns, 'ModelAPI', name, { gatewayRoute: { enabled: true } });
+    await eventually(async () => expect((await mustGet('ModelAPI', ns, name)).status.endpoint).toBe(`/${ns}/modelapi/${name}`), { timeoutMs: T });
+    // A spec that render refuses (a derived name too long): Ready=False, and nothing of the last good render is claimed.
+    await patchSpec(ns, 'ModelAPI', name, { pools: [{ name: 'b'.repeat(20) }] });
+    await eventually(async () => {
+      const a = await mustGet('ModelAPI', ns, name);
+      expect(cond(a, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec' });
+      expect(a.status.endpoint).toBeUndefined();
+      expect(a.status.pools).toBeUndefined();
+      expect(a.status.discoveredModels).toEqual([{ id: 'm1' }]);
+    }, { timeoutMs: T });
+    const managers = (await mustGet('ModelAPI', ns, name)).metadata.managedFields
+      .filter((m: Obj) => m.subresource === 'status' || m.fieldsV1?.['f:status']).map((m: Obj) => `${m.manager}/${m.operation}`);
+    expect(managers).toEqual(expect.arrayContaining(['agentway/Apply', `${STATUS_MANAGERS.discovery}/Apply`]));
+  }, T * 2);
+
+  test('two CRs whose derived names collide: the second is refused naming both, the first keeps its objects', async () => {
+    const ns = await namespace('ctl-collide');
+    await run(ns);
+    const first = await create(ns, 'Agent', 'foo', agentSpec({ pools: [{ name: 'bar' }] }));
+    await eventually(() => mustGet('Service', ns, 'agent-foo-bar'), { timeoutMs: T });
+    await create(ns, 'Agent', 'foo-bar', agentSpec());
+    await eventually(async () => {
+      const c = cond(await mustGet('Agent', ns, 'foo-bar'), 'Ready');
+      expect(c).toMatchObject({ status: 'False', reason: 'NameConflict' });
+      expect(c!.message).toContain('Agent foo-bar');
+      expect(c!.message).toContain('Agent foo');
+      expect(c!.message).toContain('agent-foo-bar');
+    }, { timeoutMs: T });
+    const svc = await mustGet('Service', ns, 'agent-foo-bar');
+    expect(svc.metadata.ownerReferences).toEqual([expect.objectContaining({ name: 'foo', uid: first.metadata.uid })]);
+
+    // The refused CR goes: the first one's objects stay.
+    await remove('Agent', ns, 'foo-bar');
+    await eventually(async () => expect(await get('Agent', ns, 'foo-bar')).toBeUndefined(), { timeoutMs: T });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await mustGet('Service', ns, 'agent-foo-bar')).metadata.uid).toBe(svc.metadata.uid);
+
+    // A ClientPool named like a ClientInstance does not take the instance's HTTPRoute.
+    const pool = { template: { image: 'ghcr.io/acme/sandbox:2.0', port: 8080 }, apiKeys: { secretRef: { name: 'keys' } } };
+    await create(ns, 'ClientPool', 'sandbox', pool);
+    const inst = await create(ns, 'ClientInstance', 'x', { pool: 'sandbox', client: 'alice', instance: 'one' });
+    await eventually(async () => expect((await mustGet('HTTPRoute', ns, 'client-x')).metadata.ownerReferences[0].uid).toBe(inst.metadata.uid), { timeoutMs: T });
+    await create(ns, 'ClientPool', 'x', pool);
+    await eventually(async () => {
+      const c = cond(await mustGet('ClientPool', ns, 'x'), 'Ready');
+      expect(c).toMatchObject({ status: 'False', reason: 'NameConflict' });
+      expect(c!.message).toContain('ClientInstance x');
+    }, { timeoutMs: T });
+    expect((await mustGet('HTTPRoute', ns, 'client-x')).metadata.ownerReferences[0].uid).toBe(inst.metadata.uid);
+
+    // The instance goes: the pool was waiting for the name and takes it.
+    await remove('ClientInstance', ns, 'x');
+    await eventually(async () => {
+      expect((await mustGet('HTTPRoute', ns, 'client-x')).metadata.ownerReferences[0].kind).toBe('ClientPool');
+      expect(cond(await mustGet('ClientPool', ns, 'x'), 'Ready')).toMatchObject({ status: 'True' });
+    }, { timeoutMs: T });
+  }, T * 2);
+
+  test('a shared object that fails to apply is retried with backoff, counted, and reported as an Event', async () => {
+    const ns = await namespace('ctl-shared');
+    // Not a port: the API server refuses the Gateway.
+    const c = await run(ns, { config: { gateway: { port: 70000 } } });
+    await eventually(async () => {
+      const failures = await c.manager.metrics.sharedApplyFailures.get();
+      expect(failures.values.find((v) => v.labels.kind === 'Gateway')?.value ?? 0).toBeGreaterThanOrEqual(3);
+    }, { timeoutMs: T });
+    const events = await kube.request('GET', `/api/v1/namespaces/${ns}/events`);
+    expect(events.items).toEqual(expect.arrayContaining([expect.objectContaining({
+      type: 'Warning', reason: 'SharedApplyFailed', involvedObject: expect.objectContaining({ kind: 'Gateway' }),
+    })]));
+    // Refused writes are not counted as writes.
+    const writes = await c.manager.metrics.objectWrites.get();
+    expect(writes.values.find((v) => v.labels.controller === 'Shared')?.value ?? 0).toBe(0);
   }, T * 2);
 
   test('a change made while the controller was down is applied when it starts again', async () => {

@@ -108,6 +108,7 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
   const pools = new Map(entries.filter((e) => e.doc.kind === 'ClientPool').map((e) => [`${e.namespace}/${e.doc.metadata.name}`, e.doc as ClientPool]));
   const files = new Map<string, string>();
   const shared = new Map<string, KubeObject>();
+  const renderedBy = new Map<string, string>();
   for (const e of entries) {
     const clientPool = e.doc.kind === 'ClientInstance' ? pools.get(`${e.namespace}/${e.doc.spec?.pool}`) : undefined;
     const doc: Record<string, any> = { ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } };
@@ -119,6 +120,16 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
     // CRs: it goes, once, into the shared file.
     const own = result.objects.filter((o) => o.metadata.namespace === e.namespace);
     for (const o of result.objects) if (o.metadata.namespace !== e.namespace) shared.set(objectKey(o), o);
+    // Two CRs whose derived names collide would fight over one object: refuse, naming both.
+    for (const o of own) {
+      const k = objectKey(o);
+      const holder = renderedBy.get(k);
+      if (holder === undefined) { renderedBy.set(k, objectLabel(e.doc)); continue; }
+      errors.push({
+        source: e.source, object: objectLabel(e.doc), path: 'metadata.name',
+        message: `renders ${o.kind} ${o.metadata.name}, which ${holder} renders too; rename one of them`,
+      });
+    }
     files.set(fileName(e), toYaml(own));
   }
   if (errors.length > 0) return { files: new Map(), errors, skipped, warnings: [] };

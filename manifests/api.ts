@@ -238,7 +238,7 @@ export const MODEL_ROUTE_INFO = { kind: 'ModelRoute', plural: 'modelroutes', sin
 export type MCPServerSpec = WorkloadSpec;
 
 export interface ClientPoolSpec {
-  readonly template: Omit<WorkloadSpec, 'gatewayRoute' | 'pools' | 'capacity'> & Partial<Pick<WorkloadSpec, 'capacity'>>;
+  readonly template: Omit<WorkloadSpec, 'gatewayRoute' | 'pools' | 'capacity' | 'replicas'> & Partial<Pick<WorkloadSpec, 'capacity'>>;
   readonly apiKeys: { readonly secretRef: { readonly name: string } };
   readonly idleTimeout: string;
   readonly maxInstancesPerClient: number;

@@ -199,8 +199,10 @@ export class Catalog {
       };
       const endpoints: Endpoint[] = [];
       if (cr.spec.provider) {
-        // Always there: a provider's own availability shows as 429/5xx, which the priority strategy falls back on.
-        endpoints.push({ address: providerAddress(key), backend: key, gpu: false, capacity: Number.MAX_SAFE_INTEGER });
+        // Always there, with no free capacity of its own: under the capacity strategy a provider takes a request
+        // only when no in-cluster endpoint has room (least in-flight), and the only one when nothing else serves
+        // the model. Its own availability shows as 429/5xx, which the priority strategy falls back on.
+        endpoints.push({ address: providerAddress(key), backend: key, gpu: false, capacity: 0 });
       } else if (cr.spec.backend) {
         const gpu = cr.spec.resources?.gpu ?? 0;
         for (const svc of this.services.list()) {

@@ -97,7 +97,7 @@ beforeAll(async () => {
   [openai, anthropic, flaky, bedrock, vllm] = await Promise.all([
     startFakeOpenAI({ apiKey: CREDS.openai }), startFakeAnthropic(CREDS.anthropic), startFakeAnthropic(CREDS.anthropic),
     startFakeBedrock({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTESTKEY', secretAccessKey: 'aws-secret-access-key-789' } }),
-    fakeModelServer('private', ['chat', 'summarize'], 'vllm'),
+    fakeModelServer('private', ['chat', 'summarize', 'mixed'], 'vllm'),
   ]);
   await scenarios.run(ns);
   await secret('openai', { apiKey: CREDS.openai });
@@ -110,7 +110,7 @@ beforeAll(async () => {
   await secret('public-keys', { site: KEYS.pub });
   const cred = (name: string, key: string) => ({ credentialsSecretRef: { name, key } });
   await objects.create(ns, 'ModelAPI', 'gpt', {
-    models: ['chat', 'summarize', 'retry-chat'], provider: { type: 'openai', url: `${openai.origin}/v1`, model: 'gpt-4o-mini', ...cred('openai', 'apiKey') },
+    models: ['chat', 'summarize', 'retry-chat', 'mixed'], provider: { type: 'openai', url: `${openai.origin}/v1`, model: 'gpt-4o-mini', ...cred('openai', 'apiKey') },
     pricing: { inputPer1M: 0.15, outputPer1M: 0.6 },
   });
   await objects.create(ns, 'ModelAPI', 'claude', {
@@ -123,7 +123,7 @@ beforeAll(async () => {
   await objects.create(ns, 'ModelAPI', 'titan', {
     models: ['bedrock-chat'], dataClass: 'internal', provider: { type: 'bedrock', url: bedrock.origin, region: 'us-east-1', model: 'amazon.nova-lite-v1:0', ...cred('aws', 'credentials') },
   });
-  await objects.create(ns, 'ModelAPI', 'private', { image: 'vllm/vllm-openai:v0.6.3', port: vllm.port, models: ['chat', 'summarize'], ownedBy: 'vllm', pricing: { inputPer1M: 5, outputPer1M: 20 } });
+  await objects.create(ns, 'ModelAPI', 'private', { image: 'vllm/vllm-openai:v0.6.3', port: vllm.port, models: ['chat', 'summarize', 'mixed'], ownedBy: 'vllm', pricing: { inputPer1M: 5, outputPer1M: 20 } });
   // A private model whose only endpoint refuses connections, and a public provider behind it.
   await objects.create(ns, 'ModelAPI', 'dead-private', { image: 'vllm/vllm-openai:v0.6.3', port: deadPort, models: ['retry-chat'] });
   await objects.create(ns, 'ModelRoute', 'retry', {
@@ -258,6 +258,10 @@ describe('providers', () => {
       });
       await eventually(async () => expect((await post(KEYS.web, chat('chat'))).status).toBe(200), { timeoutMs: T });
     }
+  });
+
+  test('without a ModelRoute (capacity), an in-cluster endpoint with room is chosen before a provider', async () => {
+    for (let i = 0; i < 3; i++) expect((await post(KEYS.pub, chat('mixed'))).headers.get('x-agentway-backend')).toBe(`${ns}/private`);
   });
 
   test('no provider ever sees a client key', async () => {

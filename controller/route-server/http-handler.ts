@@ -58,7 +58,7 @@ export class RouteHandler {
   }
 
   private async reply(res: http.ServerResponse, endpoint: Endpoint, answer: () => Reply | Promise<Reply>): Promise<void> {
-    const end = this.deps.metrics.latency.startTimer({ endpoint });
+    const end = this.deps.metrics.sampleLatency(endpoint);
     let r: Reply;
     try {
       r = await answer();
@@ -67,9 +67,9 @@ export class RouteHandler {
       this.deps.log.error({ endpoint, err: (err as Error).message }, 'route request failed');
       r = { status: 500, body: 'internal error' };
     }
-    this.deps.metrics.requests.inc({ endpoint, code: r.status });
+    this.deps.metrics.answered(endpoint, r.status);
     writeReply(res, r);
-    end();
+    end?.();
   }
 
   /** Traefik forwardAuth: the original URI arrives in X-Forwarded-Uri as /api/v1/{apiKey}/instance/{id}/…. */
@@ -93,7 +93,7 @@ export class RouteHandler {
    * forwarded to its Service.
    */
   private async proxy(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const end = this.deps.metrics.latency.startTimer({ endpoint: 'proxy' });
+    const end = this.deps.metrics.sampleLatency('proxy');
     let answer: Reply;
     try {
       answer = await this.clientAnswer(req.url, 'forwardAuth');
@@ -102,7 +102,7 @@ export class RouteHandler {
       this.deps.log.error({ endpoint: 'proxy', err: (err as Error).message }, 'route request failed');
       answer = { status: 500, body: 'internal error' };
     }
-    const finished = (status: number) => { this.deps.metrics.requests.inc({ endpoint: 'proxy', code: status }); end(); };
+    const finished = (status: number) => { this.deps.metrics.answered('proxy', status); end?.(); };
     if (answer.status !== 200) { writeReply(res, answer); finished(answer.status); return; }
     const h = answer.headers!;
     const target = this.deps.upstream(h['X-Pod-Namespace'], h['X-Pod-Service'], Number(h['X-Pod-Port']));

@@ -55,16 +55,16 @@ export class Provisioner {
     const name = clientInstanceName(who.pool, who.client, instance);
     const key = objectKey(who.namespace, name);
     const existing = this.opts.instances.get(key);
-    const provisioning: Reply = {
+    const provisioning = (): Reply => ({
       status: mode === 'forwardAuth' ? 202 : 503,
       headers: { 'Retry-After': String(this.opts.retryAfterSeconds ?? 2), 'X-Pod-Status': 'provisioning' },
       body: 'instance is being provisioned',
-    };
+    });
     if (existing) {
       // An object of that name made by someone else is no instance of this client's.
       if (!belongsTo(existing, who, instance)) return { status: 409, body: 'the instance name is taken by another ClientInstance' };
       this.opts.activity.record(key);
-      if (!isReady(existing)) return provisioning;
+      if (!isReady(existing)) return provisioning();
       // On the Gateway path a ready instance's own route is not programmed yet: the client comes back.
       if (mode === 'gateway') return { status: 503, headers: { 'Retry-After': '1', 'X-Pod-Status': 'routing' }, body: 'instance route is being programmed' };
       const pool = this.opts.pools.get(objectKey(who.namespace, who.pool));
@@ -78,7 +78,7 @@ export class Provisioner {
       const denied = this.quota.check(who);
       if (denied) return denied;
     }
-    return this.provision(who, instance, name, key).then(() => provisioning);
+    return this.provision(who, instance, name, key).then(provisioning);
   }
 
   /** Creates the ClientInstance once, however many requests ask for it at the same time. */

@@ -74,6 +74,7 @@ async function secret(name: string, data: Record<string, string>): Promise<void>
 interface Answer { status: number; headers: Headers; text: string; json: Json }
 
 async function post(key: string | undefined, body: Json, headers: Record<string, string> = {}, router = 0): Promise<Answer> {
+  const audited = audits[router].audit.length;
   const res = await fetch(`${bases[router]}/v1/chat/completions`, {
     method: 'POST', body: JSON.stringify(body),
     headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
@@ -81,6 +82,9 @@ async function post(key: string | undefined, body: Json, headers: Record<string,
   const text = await res.text();
   let json: Json = {};
   try { json = JSON.parse(text); } catch { /* SSE */ }
+  // The router writes a request's audit line once the answer has gone out, which can be after the client has
+  // read it: wait for the line, so that lastAudit() is this request's.
+  for (let waited = 0; audits[router].audit.length === audited && waited < 2_000; waited += 10) await new Promise((r) => setTimeout(r, 10));
   return { status: res.status, headers: res.headers, text, json };
 }
 

@@ -124,7 +124,7 @@ export const memory: Benchmark = {
       let lastWrites = -1;
       let quietSince = Date.now();
       let complete = false;
-      let children = 0;
+      let children = -1;
       let failedPolls = 0;
       let lastText = '';
       let lastLog = Date.now();
@@ -161,7 +161,7 @@ export const memory: Benchmark = {
       const text = 'text' in final ? final.text : lastText;
       const reconciles = metricSum(text, 'controller_runtime_reconcile_total');
       const heap = metricSum(text, 'nodejs_heap_size_used_bytes') / 1024 ** 2;
-      ctx.log(`  ${complete ? 'reconciled' : `NOT fully reconciled (${children}/${expected.size} children at the last count; no value written)`} after ${reconcileS.toFixed(1)} s: `
+      ctx.log(`  ${complete ? 'reconciled' : `NOT fully reconciled (${children < 0 ? 'the writes never stopped for 3 s' : `${children}/${expected.size} children at the last count`}; no value written)`} after ${reconcileS.toFixed(1)} s: `
         + `${reconciles} reconciles, ${metricSum(text, 'agentway_object_writes_total')} writes, ${failedPolls} failed polls; `
         + `RSS ${mem.rss.toFixed(0)} MiB, peak ${mem.peak.toFixed(0)} MiB, heap used ${heap.toFixed(0)} MiB`);
       if (!complete) ctx.log(`  the end of the controller's log:\n${tail(controller.logPath, 12)}`);

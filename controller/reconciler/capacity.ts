@@ -5,27 +5,21 @@
  * The tracker learns each CR's pools from the CR cache (through the render core's `capacityTarget`), not
  * from reconciles: a reconcile only reads the current weights.
  */
-import http from 'node:http';
 import { Logger } from 'pino';
 import { Gauge, Counter } from 'prom-client';
-import { Capacity, CapacityMetric, KINDS, PoolStatus, isKind } from '../../manifests/api.js';
+import { Capacity, KINDS, PoolStatus, isKind } from '../../manifests/api.js';
 import { LABELS } from '../../manifests/names.js';
 import { CapacityTarget, RenderedPool } from '../../manifests/render.js';
 import { PoolCapacity, WeightState, Weights, computeWeights, weightsChanged } from '../../manifests/weights.js';
 import { Informer, KubeObj } from '../kube/informer.js';
+import { METRIC_FIELD, pollCapacity } from '../common/capacity-poll.js';
 import { Metrics } from '../common/metrics.js';
 import { queueKey } from './keys.js';
 import { objectKey } from '../kube/resources.js';
 
 /** A route is rewritten at most this often. */
 export const MIN_REWRITE_INTERVAL_MS = 2000;
-/** A pod that does not answer its capacity poll within this is counted as 0 and unhealthy. */
-export const POLL_TIMEOUT_MS = 1000;
 const MAX_CONCURRENT_POLLS = 32;
-
-const METRIC_FIELD: Record<CapacityMetric, string> = {
-  gpus: 'available_gpus', cpus: 'available_cpus', memory: 'available_memory_gb', idleWorkers: 'idle_workers',
-};
 
 /** What the status reports about the weights currently on the route. */
 export interface CapacitySnapshot {
@@ -94,31 +88,6 @@ export function slimPod(pod: KubeObj): KubeObj {
       conditions: (pod.status?.conditions ?? []).filter((c: { type: string }) => c.type === 'Ready'),
     },
   };
-}
-
-/** GET `url`; the capacity answer's `field`, or undefined when it fails, times out or is not 2xx. */
-export function pollPod(url: string, field: string, timeoutMs = POLL_TIMEOUT_MS): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
-      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) { res.resume(); resolve(undefined); return; }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          const v = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.[field];
-          resolve(typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
-        } catch {
-          resolve(undefined);
-        }
-      });
-      res.on('error', () => resolve(undefined));
-    });
-    // The timeout covers the whole exchange, not only idle socket time.
-    const timer = setTimeout(() => req.destroy(), timeoutMs);
-    req.on('close', () => clearTimeout(timer));
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(undefined));
-  });
 }
 
 export class CapacityTracker {
@@ -249,7 +218,7 @@ export class CapacityTracker {
       const key = objectKey(pod.metadata.namespace, pod.metadata.name);
       seen.add(key);
       this.metrics.polls.inc();
-      const value = await pollPod(`http://${pod.status.podIP}:${port}${state.capacity.path}`, field);
+      const value = await pollCapacity(`http://${pod.status.podIP}:${port}${state.capacity.path}`, field);
       if (value === undefined) this.metrics.pollFailures.inc();
       state.polled.set(key, value ?? 0);
     })));

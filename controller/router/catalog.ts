@@ -4,11 +4,11 @@
  * stale; the next request rebuilds it once. Free capacity of `capacity.source: endpoint` backends is polled
  * from each endpoint, as the controller does for the route weights (§4).
  */
-import http from 'node:http';
 import { Logger } from 'pino';
-import { CapacityMetric, DataClass, ModelAPI, ModelProvider, ModelRouteStrategy, Pricing } from '../../manifests/api.js';
+import { DataClass, ModelAPI, ModelProvider, ModelRouteStrategy, Pricing } from '../../manifests/api.js';
 import { durationMs, renderedPools } from '../../manifests/pools.js';
 import { LABELS, objectName } from '../../manifests/names.js';
+import { METRIC_FIELD, pollCapacity } from '../common/capacity-poll.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { MODEL_ROUTE_TYPE, ResourceType, objectKey, ourType, typeOfKind } from '../kube/resources.js';
@@ -17,11 +17,6 @@ import { ModelBackendInfo, RouteInfo, ServedModel } from './resolve.js';
 import { Endpoint } from './select.js';
 
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
-/** A capacity poll that takes longer than this counts as 0 (§4). */
-const POLL_TIMEOUT_MS = 1000;
-const METRIC_FIELD: Record<CapacityMetric, string> = {
-  gpus: 'available_gpus', cpus: 'available_cpus', memory: 'available_memory_gb', idleWorkers: 'idle_workers',
-};
 
 /** One backend: a ModelAPI or a Service named by a ModelRoute target. */
 export interface Backend {
@@ -72,29 +67,6 @@ function slimPod(pod: KubeObj): KubeObj {
 function slimService(svc: KubeObj): KubeObj {
   const { name, namespace, labels, resourceVersion } = svc.metadata;
   return { apiVersion: svc.apiVersion, kind: svc.kind, metadata: { name, namespace, labels, resourceVersion }, spec: { ports: svc.spec?.ports ?? [] } };
-}
-
-/** GET a capacity endpoint; the field's value, or undefined when it fails, times out or is not 2xx. */
-function pollCapacity(url: string, field: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent: false }, (res) => {
-      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) { res.resume(); resolve(undefined); return; }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        try {
-          const v = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.[field];
-          resolve(typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
-        } catch {
-          resolve(undefined);
-        }
-      });
-      res.on('error', () => resolve(undefined));
-    });
-    const timer = setTimeout(() => req.destroy(), POLL_TIMEOUT_MS);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', () => resolve(undefined));
-  });
 }
 
 export class Catalog {

@@ -13,14 +13,16 @@ import { kubeConfig } from './kube.js';
 const SKIPPED = new Set(['Namespace', 'CustomResourceDefinition', 'Deployment', 'Service']);
 
 /**
- * Applies the install rendered for `namespace` (cluster-scoped names suffixed with it) and returns the
- * paths of the cluster-scoped objects, for the caller to delete.
+ * Applies the install rendered for `namespace` (cluster-scoped names suffixed with it), or the part of it that
+ * `keep` selects, and returns the paths of the cluster-scoped objects, for the caller to delete.
  */
-export async function applyInstallRbac(kube: KubeClient, namespace: string): Promise<string[]> {
+export async function applyInstallRbac(
+  kube: KubeClient, namespace: string, keep: (o: { kind: string; metadata: { name: string } }) => boolean = () => true,
+): Promise<string[]> {
   const clusterObjects: string[] = [];
   const clusterName = (name: string) => `${name}-${namespace}`;
   for (const rendered of renderInstall({ namespace })) {
-    if (SKIPPED.has(rendered.kind)) continue;
+    if (SKIPPED.has(rendered.kind) || !keep(rendered)) continue;
     const obj: Record<string, any> = structuredClone(rendered);
     if (obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding') obj.metadata.name = clusterName(obj.metadata.name);
     if (obj.kind === 'ClusterRoleBinding') obj.roleRef.name = clusterName(obj.roleRef.name);

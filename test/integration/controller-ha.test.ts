@@ -6,7 +6,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { PART_OF_LABEL } from '../../controller/reconciler/apply.js';
 import { ApiError, KubeClient } from '../../controller/kube/kube-client.js';
@@ -18,8 +17,9 @@ import { SHARED_FILE, synthesize } from '../../manifests/synth.js';
 import { repoRoot } from '../env/control-plane.js';
 import { Scenarios, TestController, startController, testClient } from '../env/controller.js';
 import { crdForKube120 } from '../env/install-crds.js';
+import { applyInstallRbac, kubeConfigWithToken, serviceAccountToken } from '../env/install-rbac.js';
 import { Obj, TestObjects, cond, ignoreNotFound, pathOf } from '../env/objects.js';
-import { eventually, kubeConfig } from '../env/kube.js';
+import { eventually } from '../env/kube.js';
 
 const T = 90_000;
 
@@ -205,39 +205,10 @@ describe('leader election', () => {
 });
 
 describe('the installed ServiceAccount and RBAC', () => {
-  const APPLY_SKIPPED = new Set(['Namespace', 'CustomResourceDefinition', 'Deployment']);
-
   /** Applies the install rendered for `ns` (cluster-scoped names made unique to it) and returns a token of its ServiceAccount. */
   async function install(ns: string): Promise<string> {
-    // Every cluster-scoped name (the controller's and the route server's roles) gets the namespace appended.
-    const clusterName = (name: string) => `${name}-${ns}`;
-    for (const rendered of renderInstall({ namespace: ns })) {
-      if (APPLY_SKIPPED.has(rendered.kind)) continue;
-      const obj: Obj = structuredClone(rendered);
-      if (obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding') obj.metadata.name = clusterName(obj.metadata.name);
-      if (obj.kind === 'ClusterRoleBinding') obj.roleRef.name = clusterName(obj.roleRef.name);
-      const p = resourcePath(resourceType(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name);
-      if (!obj.metadata.namespace) clusterObjects.push(p);
-      await kube.request('PATCH', p, {
-        body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager: 'agentway-install-test', force: true },
-      });
-    }
-    const tr = await kube.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${CONTROLLER_NAME}/token`, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-    });
-    return tr.status.token;
-  }
-
-  function kubeConfigWithToken(token: string): KubeConfig {
-    const cluster = kubeConfig().getCurrentCluster()!;
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'test', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-      users: [{ name: CONTROLLER_NAME, token }],
-      contexts: [{ name: 'controller', cluster: 'test', user: CONTROLLER_NAME }],
-      currentContext: 'controller',
-    });
-    return kc;
+    clusterObjects.push(...await applyInstallRbac(kube, ns));
+    return serviceAccountToken(kube, ns, CONTROLLER_NAME);
   }
 
   test('the CRDs of the install are the ones installed', async () => {
@@ -256,7 +227,7 @@ describe('the installed ServiceAccount and RBAC', () => {
       body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
     });
     expect(review.status).toMatchObject({ authenticated: true, user: { username: `system:serviceaccount:${ns}:${CONTROLLER_NAME}` } });
-    const kc = kubeConfigWithToken(token);
+    const kc = kubeConfigWithToken(token, CONTROLLER_NAME);
     const sa = new KubeClient(kc);
     clients.push(sa);
     // The authorizer learns of new bindings through its own watch: wait until it has.

@@ -6,14 +6,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { ApiError, KubeClient } from '../../controller/kube/kube-client.js';
-import { resourcePath, resourceType } from '../../controller/kube/resources.js';
 import { Router } from '../../controller/router/server.js';
-import { renderInstall } from '../../manifests/install.js';
 import { Scenarios, testClient } from '../env/controller.js';
-import { KUBECONFIG_ENV, eventually, kubeConfig, markPodsReady } from '../env/kube.js';
+import { applyInstallRbac, kubeConfigWithToken, serviceAccountToken } from '../env/install-rbac.js';
+import { KUBECONFIG_ENV, eventually, markPodsReady } from '../env/kube.js';
 import { TestObjects, pathOf } from '../env/objects.js';
 import { FakeModelServer, Json, fakeModelServer } from './router-fakes.js';
 
@@ -32,32 +30,8 @@ let admin: string;
 
 /** Applies the router's ServiceAccount and RBAC as install renders them (cluster-scoped names made unique). */
 async function installRouterRbac(): Promise<string> {
-  for (const rendered of renderInstall({ namespace: ns })) {
-    const isRouter = rendered.metadata.name.startsWith('agentway-router');
-    if (!isRouter || !['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(rendered.kind)) continue;
-    const obj: Json = structuredClone(rendered);
-    if (obj.kind === 'ClusterRole' || obj.kind === 'ClusterRoleBinding') obj.metadata.name = `${obj.metadata.name}-${ns}`;
-    if (obj.kind === 'ClusterRoleBinding') obj.roleRef.name = `${obj.roleRef.name}-${ns}`;
-    const p = resourcePath(resourceType(obj.apiVersion, obj.kind), obj.metadata.namespace, obj.metadata.name);
-    if (!obj.metadata.namespace) clusterObjects.push(p);
-    await kube.request('PATCH', p, { body: obj, contentType: 'application/apply-patch+yaml', query: { fieldManager: 'agentway-install-test', force: true } });
-  }
-  const tr = await kube.request('POST', `/api/v1/namespaces/${ns}/serviceaccounts/agentway-router/token`, {
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 3600 } },
-  });
-  return tr.status.token;
-}
-
-function kubeConfigWithToken(token: string): KubeConfig {
-  const cluster = kubeConfig().getCurrentCluster()!;
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'test', server: cluster.server, caData: cluster.caData, skipTLSVerify: false }],
-    users: [{ name: 'agentway-router', token }],
-    contexts: [{ name: 'router', cluster: 'test', user: 'agentway-router' }],
-    currentContext: 'router',
-  });
-  return kc;
+  clusterObjects.push(...await applyInstallRbac(kube, ns, (o) => o.metadata.name.startsWith('agentway-router')));
+  return serviceAccountToken(kube, ns, 'agentway-router');
 }
 
 const kubectl = async (...args: string[]) => (await promisify(execFile)('kubectl', ['--kubeconfig', process.env[KUBECONFIG_ENV]!, '-n', ns, ...args])).stdout;
@@ -80,7 +54,7 @@ beforeAll(async () => {
     body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'agentway-router-admin' }, stringData: { token: TOKEN } },
   });
   await kube.request('POST', pathOf('Secret', ns), { body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'other' }, stringData: { key: 'x' } } });
-  asRouter = new KubeClient(kubeConfigWithToken(token));
+  asRouter = new KubeClient(kubeConfigWithToken(token, 'agentway-router'));
   // The authorizer learns of new bindings through its own watch: wait until it has.
   await eventually(async () => {
     await asRouter.request('GET', `/apis/agentway.dev/v1alpha1/namespaces/${ns}/modelroutes`);

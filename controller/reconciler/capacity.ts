@@ -12,7 +12,7 @@ import { LABELS } from '../../manifests/names.js';
 import { CapacityTarget, RenderedPool } from '../../manifests/render.js';
 import { PoolCapacity, WeightState, Weights, computeWeights, weightsChanged } from '../../manifests/weights.js';
 import { Informer, KubeObj } from '../kube/informer.js';
-import { METRIC_FIELD, pollCapacity } from '../common/capacity-poll.js';
+import { METRIC_FIELD, pollCapacity } from '../common/pod-http.js';
 import { Metrics } from '../common/metrics.js';
 import { queueKey } from './keys.js';
 import { objectKey } from '../kube/resources.js';

@@ -4,11 +4,11 @@
  * `status.discoveredModels`, which the model router reads. Only this field of the status is written, and
  * only when it changed; when no endpoint answers, the last answer stands.
  */
-import http from 'node:http';
 import { Logger } from 'pino';
 import { DISCOVER_AT_ANNOTATION, DiscoveredModel, ModelAPI, WorkloadResource } from '../../manifests/api.js';
 import { objectName, LABELS } from '../../manifests/names.js';
 import { renderedPools } from '../../manifests/pools.js';
+import { getJson } from '../common/pod-http.js';
 import { address, matchesSelector, podReady, sliceAddresses } from '../kube/endpoints.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
@@ -29,30 +29,12 @@ export interface DiscoveryOptions {
 }
 
 /** The models one server lists on `GET /v1/models` (OpenAI shape), or undefined when it does not answer so. */
-export function fetchModels(addr: string, timeoutMs = DISCOVERY_TIMEOUT_MS): Promise<DiscoveredModel[] | undefined> {
-  return new Promise((resolve) => {
-    const req = http.get(`http://${addr}/v1/models`, { agent: false, headers: { accept: 'application/json' } }, (res) => {
-      if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) { res.resume(); resolve(undefined); return; }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => { size += c.length; if (size > 4 * 1024 * 1024) req.destroy(); else chunks.push(c); });
-      res.on('end', () => {
-        try {
-          const data = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.data;
-          if (!Array.isArray(data)) return resolve(undefined);
-          resolve(data.filter((m) => typeof m?.id === 'string' && m.id !== '' && m.id.length <= 256).map((m) => ({
-            id: m.id, ...(typeof m.owned_by === 'string' && m.owned_by !== '' ? { ownedBy: m.owned_by.slice(0, 63) } : {}),
-          })));
-        } catch {
-          resolve(undefined);
-        }
-      });
-      res.on('error', () => resolve(undefined));
-    });
-    const timer = setTimeout(() => req.destroy(), timeoutMs);
-    req.on('close', () => clearTimeout(timer));
-    req.on('error', () => resolve(undefined));
-  });
+export async function fetchModels(addr: string, timeoutMs = DISCOVERY_TIMEOUT_MS): Promise<DiscoveredModel[] | undefined> {
+  const data = ((await getJson(`http://${addr}/v1/models`, timeoutMs)) as { data?: unknown } | null | undefined)?.data;
+  if (!Array.isArray(data)) return undefined;
+  return data.filter((m) => typeof m?.id === 'string' && m.id !== '' && m.id.length <= 256).map((m) => ({
+    id: m.id, ...(typeof m.owned_by === 'string' && m.owned_by !== '' ? { ownedBy: m.owned_by.slice(0, 63) } : {}),
+  }));
 }
 
 /** Union of the servers' answers, one entry per (id, engine), sorted. */

@@ -8,7 +8,7 @@ import { Logger } from 'pino';
 import { DataClass, ModelAPI, ModelProvider, ModelRouteStrategy, Pricing } from '../../manifests/api.js';
 import { durationMs, renderedPools } from '../../manifests/pools.js';
 import { LABELS, objectName } from '../../manifests/names.js';
-import { METRIC_FIELD, pollCapacity } from '../common/capacity-poll.js';
+import { METRIC_FIELD, pollCapacity } from '../common/pod-http.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { MODEL_ROUTE_TYPE, ResourceType, objectKey, ourType, typeOfKind } from '../kube/resources.js';

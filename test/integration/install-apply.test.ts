@@ -37,19 +37,29 @@ function installFor(namespace: string): Obj[] {
 
 const pathOf = (o: Obj) => resourcePath(resourceType(o.apiVersion, o.kind), o.metadata.namespace, o.metadata.name);
 
-/** Applies every object and returns each one's resourceVersion as the apply answered it. */
+/**
+ * What shows that an object was written by us: its resourceVersion; for a Deployment, whose status the
+ * kube-controller-manager keeps writing whenever it likes, its generation and the entry of our field manager.
+ */
+function version(o: Obj): string {
+  if (o.kind !== 'Deployment') return o.metadata.resourceVersion;
+  const ours = (o.metadata.managedFields ?? []).filter((f: Obj) => f.manager === FIELD_MANAGER);
+  return `generation ${o.metadata.generation}, ${JSON.stringify(ours)}`;
+}
+
+/** Applies every object and returns each one's version as the apply answered it. */
 async function applyAll(): Promise<Record<string, string>> {
   const versions: Record<string, string> = {};
   for (const o of objects) {
     const applied = await kube.request('PATCH', pathOf(o), { body: o, contentType: 'application/apply-patch+yaml', query: { fieldManager: FIELD_MANAGER } });
-    versions[pathOf(o)] = applied.metadata.resourceVersion;
+    versions[pathOf(o)] = version(applied);
   }
   return versions;
 }
 
 async function liveVersions(): Promise<Record<string, string>> {
   const versions: Record<string, string> = {};
-  for (const o of objects) versions[pathOf(o)] = (await kube.request('GET', pathOf(o))).metadata.resourceVersion;
+  for (const o of objects) versions[pathOf(o)] = version(await kube.request('GET', pathOf(o)));
   return versions;
 }
 

@@ -4,7 +4,7 @@
  * `chat.completion.chunk` events with the usage in a last chunk of its own.
  */
 import { Block, ChatRequest, finishReason, readChatRequest } from './chat.js';
-import { SSE_DONE, errorTypeFor, jsonHeaders, joinUrl, openAIError, sseData, usageJson } from './http.js';
+import { SSE_DONE, count, errorTypeFor, jsonHeaders, joinUrl, openAIError, sseData, usageJson } from './http.js';
 import { SseReader } from './sse.js';
 import {
   Operation, ProviderAdapter, ProviderTarget, ResponseContext, StreamTranslator, TranslationError, UpstreamRequest, Usage,
@@ -44,14 +44,12 @@ export function anthropicRequestBody(chat: ChatRequest, model: string): Record<s
   };
 }
 
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
-
 /** OpenAI usage from Anthropic's, whose input_tokens leave out the tokens read from or written to its cache. */
 export function anthropicUsage(u: Record<string, unknown> | undefined): Usage {
-  const cacheRead = num(u?.cache_read_input_tokens);
+  const cacheRead = count(u?.cache_read_input_tokens);
   return {
-    promptTokens: num(u?.input_tokens) + cacheRead + num(u?.cache_creation_input_tokens),
-    completionTokens: num(u?.output_tokens),
+    promptTokens: count(u?.input_tokens) + cacheRead + count(u?.cache_creation_input_tokens),
+    completionTokens: count(u?.output_tokens),
     cachedTokens: cacheRead,
   };
 }

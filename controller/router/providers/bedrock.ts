@@ -9,7 +9,7 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { Block, ChatRequest, finishReason, readChatRequest } from './chat.js';
-import { SSE_DONE, errorTypeFor, jsonHeaders, joinUrl, openAIError, sseData, usageJson } from './http.js';
+import { SSE_DONE, count, errorTypeFor, jsonHeaders, joinUrl, openAIError, sseData, usageJson } from './http.js';
 import {
   Operation, ProviderAdapter, ProviderTarget, ResponseContext, StreamTranslator, TranslationError, UpstreamRequest, Usage,
 } from './types.js';
@@ -87,14 +87,12 @@ export function converseRequestBody(chat: ChatRequest): Record<string, unknown> 
   };
 }
 
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
-
 /** OpenAI usage from Converse's, whose inputTokens leave out the tokens read from or written to its cache. */
 export function converseUsage(u: Record<string, unknown> | undefined): Usage {
-  const cacheRead = num(u?.cacheReadInputTokens);
+  const cacheRead = count(u?.cacheReadInputTokens);
   return {
-    promptTokens: num(u?.inputTokens) + cacheRead + num(u?.cacheWriteInputTokens),
-    completionTokens: num(u?.outputTokens),
+    promptTokens: count(u?.inputTokens) + cacheRead + count(u?.cacheWriteInputTokens),
+    completionTokens: count(u?.outputTokens),
     cachedTokens: cacheRead,
   };
 }

@@ -30,7 +30,8 @@ export function errorTypeFor(status: number): string {
   return 'invalid_request_error';
 }
 
-const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+/** A token count from a provider's answer: 0 unless it is a finite number ≥ 0. */
+export const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
 
 /** Usage from an OpenAI body or chunk (`usage: {prompt_tokens, completion_tokens, prompt_tokens_details}`). */
 export function openAIUsage(body: unknown): Usage | undefined {

@@ -352,7 +352,7 @@ export function compilePrograms(log: (m: string) => void): Programs {
   try {
     execFileSync(path.join(repoRoot, 'node_modules/.bin/tsc'), [
       '--outDir', outDir, '--rootDir', '.', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-      '--esModuleInterop', '--skipLibCheck', '--types', 'node', ...entries,
+      '--strict', '--esModuleInterop', '--skipLibCheck', '--types', 'node', ...entries,
     ], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     return {
       mode: 'compiled',

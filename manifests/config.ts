@@ -1,15 +1,18 @@
 /** What render needs beyond the CR: controller configuration and facts the controller read from the cluster. */
 import { ClientPool, TimeoutKey } from './api.js';
+import {
+  DEFAULT_GATEWAY_CLASS, DEFAULT_GATEWAY_NAME, DEFAULT_GATEWAY_PORT, DEFAULT_NAMESPACE, DEFAULT_ROUTER_PREFIX, PORTS, ROUTER_NAME, ROUTE_SERVER_NAME,
+} from './defaults.js';
 import { SchedulingPolicy } from './scheduling-policy.js';
 
 export interface GatewayConfig {
-  /** @default 'agentway-gateway' */
+  /** @default DEFAULT_GATEWAY_NAME */
   readonly name: string;
-  /** @default 'agentway-system' */
+  /** @default DEFAULT_NAMESPACE */
   readonly namespace: string;
-  /** GatewayClass of the Gateway agentway creates. @default 'agentway' */
+  /** GatewayClass of the Gateway agentway creates. @default DEFAULT_GATEWAY_CLASS */
   readonly className: string;
-  /** HTTP listener port. @default 80 */
+  /** HTTP listener port. @default DEFAULT_GATEWAY_PORT */
   readonly port: number;
   /** Render the Gateway itself. @default true */
   readonly create: boolean;
@@ -23,22 +26,22 @@ export interface GatewayConfig {
 }
 
 export interface RouteServerConfig {
-  /** Name of the route server's Service and of its ServiceAccount. @default 'agentway-route-server' */
+  /** Name of the route server's Service and of its ServiceAccount. @default ROUTE_SERVER_NAME */
   readonly name: string;
-  /** @default 'agentway-system' */
+  /** @default DEFAULT_NAMESPACE */
   readonly namespace: string;
-  /** @default 8090 */
+  /** @default PORTS.routeServer */
   readonly port: number;
 }
 
 export interface RouterConfig {
-  /** Path prefix the Gateway sends to the model router, and of the ModelAPIs' header-match rules. @default '/v1' */
+  /** Path prefix the Gateway sends to the model router, and of the ModelAPIs' header-match rules. @default DEFAULT_ROUTER_PREFIX */
   readonly prefix: string;
-  /** Service name of the model router. @default 'agentway-router' */
+  /** Service name of the model router. @default ROUTER_NAME */
   readonly name: string;
-  /** @default 'agentway-system' */
+  /** @default DEFAULT_NAMESPACE */
   readonly namespace: string;
-  /** Port of the router's OpenAI API. @default 8000 */
+  /** Port of the router's OpenAI API. @default PORTS.router */
   readonly port: number;
 }
 
@@ -85,22 +88,22 @@ export interface ConfigOverrides {
 /** A complete RenderConfig: the defaults above, with `overrides` on top. */
 export function renderConfig(overrides: ConfigOverrides = {}): RenderConfig {
   const g = overrides.gateway ?? {};
-  const name = g.name ?? 'agentway-gateway';
-  const namespace = g.namespace ?? 'agentway-system';
+  const name = g.name ?? DEFAULT_GATEWAY_NAME;
+  const namespace = g.namespace ?? DEFAULT_NAMESPACE;
   return {
     gateway: {
       name,
       namespace,
-      className: g.className ?? 'agentway',
-      port: g.port ?? 80,
+      className: g.className ?? DEFAULT_GATEWAY_CLASS,
+      port: g.port ?? DEFAULT_GATEWAY_PORT,
       create: g.create ?? true,
       url: g.url ?? `http://${name}.${namespace}.svc`,
       requestTimeouts: g.requestTimeouts ?? true,
     },
     defaultTimeouts: { ...DEFAULT_TIMEOUTS, ...stripUndefined(overrides.defaultTimeouts ?? {}) },
     traefik: { enabled: false, entryPoints: ['web'], ...stripUndefined(overrides.traefik ?? {}) },
-    routeServer: { name: 'agentway-route-server', namespace: 'agentway-system', port: 8090, ...stripUndefined(overrides.routeServer ?? {}) },
-    router: { prefix: '/v1', name: 'agentway-router', namespace: 'agentway-system', port: 8000, ...stripUndefined(overrides.router ?? {}) },
+    routeServer: { name: ROUTE_SERVER_NAME, namespace: DEFAULT_NAMESPACE, port: PORTS.routeServer, ...stripUndefined(overrides.routeServer ?? {}) },
+    router: { prefix: DEFAULT_ROUTER_PREFIX, name: ROUTER_NAME, namespace: DEFAULT_NAMESPACE, port: PORTS.router, ...stripUndefined(overrides.router ?? {}) },
     policy: stripUndefined(overrides.policy ?? {}),
   };
 }

@@ -3,6 +3,7 @@
  * and the synth path (validated and defaulted with ajv in validate.ts), so both see identical defaults.
  */
 import { ALL_KINDS, DATA_CLASSES, GROUP, KINDS, Kind, MODEL_ACCESS_INFO, MODEL_ROUTE_INFO, PROVIDER_TYPES, VERSION } from './api.js';
+import { DEFAULT_WORKLOAD_PORT } from './defaults.js';
 
 export type Schema = Record<string, unknown>;
 
@@ -113,7 +114,7 @@ function workloadProperties(template: boolean): Record<string, Schema> {
     command: strings('Entrypoint override.'),
     args: strings('Arguments.'),
     env: { type: 'array', description: 'Environment variables.', items: envVar },
-    port: int('Container and Service port.', { minimum: 1, maximum: LIMITS.port, default: 8000 }),
+    port: int('Container and Service port.', { minimum: 1, maximum: LIMITS.port, default: DEFAULT_WORKLOAD_PORT }),
     ...(template ? {} : { replicas: int('Replicas (of the single default pool when pools is absent).', { minimum: 0, maximum: LIMITS.replicas, default: 1 }) }),
     resources,
     nodeSelector: stringMap('Node labels the pods are scheduled on.'),

@@ -9,11 +9,12 @@ import { k8s } from '../imports/k8s.js';
 import { ALL_KINDS, GROUP, KINDS, KubeObject } from './api.js';
 import { crdObjects } from './crds.js';
 import { RenderConfig, renderConfig } from './config.js';
+import { CONTROLLER_NAME, DEFAULT_IMAGE, DEFAULT_NAMESPACE, PORTS, ROUTE_SERVER_NAME } from './defaults.js';
 import { RouterInstall } from './router-install.js';
 import { ServerDeployment, labelsOf, selectorOf } from './server-deployment.js';
 
 export interface InstallProps {
-  /** Namespace of the controller. @default 'agentway-system' */
+  /** Namespace of the controller. @default DEFAULT_NAMESPACE */
   readonly namespace?: string;
   /** Image of the controller, route server and router. @default DEFAULT_IMAGE, what `npm run image` builds */
   readonly image?: string;
@@ -24,14 +25,6 @@ export interface InstallProps {
   /** The Gateway and prefix of the model router's HTTPRoute. @default renderConfig()'s */
   readonly routing?: Pick<RenderConfig, 'gateway' | 'router'>;
 }
-
-/** The package version (package.json's; a test keeps the two equal). */
-export const VERSION = '0.1.0';
-/** The image the repository's Dockerfile builds: `npm run image` tags it `localhost/agentway:<package version>`. */
-export const DEFAULT_IMAGE = `localhost/agentway:${VERSION}`;
-export const CONTROLLER_NAME = 'agentway-controller';
-export const LEASE_NAME = 'agentway-controller';
-export const ROUTE_SERVER_NAME = 'agentway-route-server';
 
 const labels = labelsOf('controller');
 const selector = selectorOf('controller');
@@ -106,14 +99,14 @@ class ControllerInstall extends Construct {
     new ServerDeployment(this, 'deployment', {
       namespace, name: CONTROLLER_NAME, component: 'controller', image: props.image, replicas: props.replicas,
       args: ['controller', `--leader-election-namespace=${namespace}`, ...props.controllerArgs],
-      ports: [{ name: 'metrics', containerPort: 8080, protocol: 'TCP' }, { name: 'probes', containerPort: 8081, protocol: 'TCP' }],
+      ports: [{ name: 'metrics', containerPort: PORTS.controllerMetrics, protocol: 'TCP' }, { name: 'probes', containerPort: PORTS.controllerProbes, protocol: 'TCP' }],
       liveness: probe('/healthz', 'probes'), readiness: probe('/readyz', 'probes'),
     });
     new k8s.KubeService(this, 'metrics', {
       metadata: meta(`${CONTROLLER_NAME}-metrics`),
       spec: {
         type: 'ClusterIP', selector: { ...selector },
-        ports: [{ name: 'metrics', port: 8080, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
+        ports: [{ name: 'metrics', port: PORTS.controllerMetrics, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
       },
     });
 
@@ -128,14 +121,14 @@ class ControllerInstall extends Construct {
     });
     new ServerDeployment(this, 'rs-deployment', {
       namespace, name: ROUTE_SERVER_NAME, component: 'route-server', image: props.image, replicas: props.replicas,
-      args: ['route-server'], ports: [{ name: 'http', containerPort: 8090, protocol: 'TCP' }],
+      args: ['route-server'], ports: [{ name: 'http', containerPort: PORTS.routeServer, protocol: 'TCP' }],
       liveness: probe('/healthz', 'http'), readiness: probe('/healthz', 'http'),
     });
     new k8s.KubeService(this, 'rs-service', {
       metadata: rs,
       spec: {
         type: 'ClusterIP', selector: selectorOf('route-server'),
-        ports: [{ name: 'http', port: 8090, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+        ports: [{ name: 'http', port: PORTS.routeServer, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
       },
     });
     // The model router: stateless, every replica serves; its own identity and RBAC.
@@ -148,7 +141,7 @@ export function renderInstall(props: InstallProps = {}): readonly KubeObject[] {
   const app = new App({ outdir: 'unused', recordConstructMetadata: false });
   const chart = new Chart(app, 'install');
   new ControllerInstall(chart, 'agentway', {
-    namespace: props.namespace ?? 'agentway-system',
+    namespace: props.namespace ?? DEFAULT_NAMESPACE,
     image: props.image ?? DEFAULT_IMAGE,
     replicas: props.replicas ?? 2,
     controllerArgs: props.controllerArgs ?? [],

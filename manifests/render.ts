@@ -9,6 +9,7 @@ import {
   WorkloadResource, EnvVar,
 } from './api.js';
 import { RenderConfig, RenderEnv } from './config.js';
+import { ROUTER_NAME } from './defaults.js';
 import { AgentwayGateway, RouteServerGrant, TraefikClientRoutes } from './gateway.js';
 import { ApiKeyAccess, apiKeyAccessName } from './key-access.js';
 import { LABELS, MANAGED_BY, instanceLabels, objectName, poolObjectName, poolSelector, routePath } from './names.js';
@@ -17,7 +18,6 @@ import { Route, RouteBackend, RouteProps } from './route.js';
 import { validateResource } from './validate.js';
 import { computeWeights } from './weights.js';
 import { WorkloadPool } from './workload.js';
-import { ROUTER_NAME } from './router-install.js';
 import { RenderedPool, durationMs, gpuOf, renderedPools, resolvePools, runsNoWorkload } from './pools.js';
 
 export { durationMs, renderedPools, runsNoWorkload } from './pools.js';

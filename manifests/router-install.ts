@@ -7,12 +7,10 @@ import { Construct } from 'constructs';
 import { k8s } from '../imports/k8s.js';
 import { GROUP } from './api.js';
 import { GatewayConfig, RouterConfig } from './config.js';
+import { PORTS, ROUTER_NAME } from './defaults.js';
 import { ServerDeployment, labelsOf, selectorOf } from './server-deployment.js';
 import { Route } from './route.js';
 
-export const ROUTER_NAME = 'agentway-router';
-export const ROUTER_METRICS_PORT = 8082;
-export const ROUTER_ADMIN_PORT = 8001;
 /** The Secret (key `token`) of the admin API's bearer token; created by the operator, never rendered. */
 export const ROUTER_ADMIN_SECRET = 'agentway-router-admin';
 const READ = ['get', 'list', 'watch'];
@@ -71,12 +69,12 @@ export class RouterInstall extends Construct {
       namespace, name: ROUTER_NAME, component: 'router', image: props.image,
       // Stateless: every replica answers alike, and two keep the API up through a rollout or a lost node.
       replicas: Math.max(2, props.replicas ?? 2),
-      args: ['router', `--port=${props.router.port}`, `--metrics-port=${ROUTER_METRICS_PORT}`, `--admin-port=${ROUTER_ADMIN_PORT}`,
+      args: ['router', `--port=${props.router.port}`, `--metrics-port=${PORTS.routerMetrics}`, `--admin-port=${PORTS.routerAdmin}`,
         `--admin-token-secret=${namespace}/${ROUTER_ADMIN_SECRET}`],
       ports: [
         { name: 'http', containerPort: props.router.port, protocol: 'TCP' },
-        { name: 'admin', containerPort: ROUTER_ADMIN_PORT, protocol: 'TCP' },
-        { name: 'metrics', containerPort: ROUTER_METRICS_PORT, protocol: 'TCP' },
+        { name: 'admin', containerPort: PORTS.routerAdmin, protocol: 'TCP' },
+        { name: 'metrics', containerPort: PORTS.routerMetrics, protocol: 'TCP' },
       ],
       liveness: probe('/healthz'), readiness: probe('/readyz'),
     });
@@ -92,14 +90,14 @@ export class RouterInstall extends Construct {
       metadata: meta(`${ROUTER_NAME}-admin`),
       spec: {
         type: 'ClusterIP', selector: selectorOf('router'),
-        ports: [{ name: 'admin', port: ROUTER_ADMIN_PORT, targetPort: k8s.IntOrString.fromString('admin'), protocol: 'TCP' }],
+        ports: [{ name: 'admin', port: PORTS.routerAdmin, targetPort: k8s.IntOrString.fromString('admin'), protocol: 'TCP' }],
       },
     });
     new k8s.KubeService(this, 'metrics', {
       metadata: meta(`${ROUTER_NAME}-metrics`),
       spec: {
         type: 'ClusterIP', selector: selectorOf('router'),
-        ports: [{ name: 'metrics', port: ROUTER_METRICS_PORT, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
+        ports: [{ name: 'metrics', port: PORTS.routerMetrics, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }],
       },
     });
     // The router's per-backend timeouts apply; the route sets none of its own. ModelAPIs' header-match rules

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { TimeoutKey } from '../../manifests/api.js';
 import { RenderConfig, renderConfig } from '../../manifests/config.js';
 import { DURATION } from '../../manifests/crds.js';
+import { DEFAULT_GATEWAY_CLASS, DEFAULT_GATEWAY_NAME, DEFAULT_GATEWAY_PORT, DEFAULT_NAMESPACE } from '../../manifests/defaults.js';
 
 export interface RenderFlags {
   readonly gatewayName?: string;
@@ -46,14 +47,14 @@ const TIMEOUT_ENV: Record<Exclude<TimeoutKey, 'client'>, string> = {
 /** Adds the flags every command shares; the timeout flags also read their GATEWAY_DEFAULT_* variables. */
 export function addRenderFlags(cmd: Command): Command {
   return cmd
-    .option('--gateway-name <name>', 'Gateway the routes attach to', 'agentway-gateway')
-    .option('--gateway-namespace <namespace>', 'namespace of that Gateway', 'agentway-system')
-    .option('--gateway-class <class>', 'GatewayClass of the Gateway agentway creates', 'agentway')
-    .addOption(new Option('--gateway-port <port>', 'HTTP listener port of the Gateway').default(80).argParser(port))
+    .option('--gateway-name <name>', 'Gateway the routes attach to', DEFAULT_GATEWAY_NAME)
+    .option('--gateway-namespace <namespace>', 'namespace of that Gateway', DEFAULT_NAMESPACE)
+    .option('--gateway-class <class>', 'GatewayClass of the Gateway agentway creates', DEFAULT_GATEWAY_CLASS)
+    .addOption(new Option('--gateway-port <port>', 'HTTP listener port of the Gateway').default(DEFAULT_GATEWAY_PORT).argParser(port))
     .option('--gateway-url <url>', 'URL workloads reach the Gateway at (default: http://<name>.<namespace>.svc)')
     .option('--create-gateway', 'render the Gateway itself (default)', true)
     .option('--no-create-gateway', 'attach routes to an existing Gateway instead')
-    .option('--route-server-namespace <namespace>', 'namespace of the route server Service', 'agentway-system')
+    .option('--route-server-namespace <namespace>', 'namespace of the route server Service', DEFAULT_NAMESPACE)
     .addOption(new Option('--default-agent-timeout <duration>', 'route timeout of Agents that set none').env(TIMEOUT_ENV.agent).argParser(duration))
     .addOption(new Option('--default-modelapi-timeout <duration>', 'route timeout of ModelAPIs that set none').env(TIMEOUT_ENV.modelapi).argParser(duration))
     .addOption(new Option('--default-mcp-timeout <duration>', 'route timeout of MCPServers that set none').env(TIMEOUT_ENV.mcp).argParser(duration))

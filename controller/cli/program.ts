@@ -1,6 +1,9 @@
 /** The `agentway` command line: each command a thin wrapper around the render core or the controller. */
 import os from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  DEFAULT_GATEWAY_CLASS, DEFAULT_GATEWAY_NAME, DEFAULT_GATEWAY_PORT, DEFAULT_IMAGE, DEFAULT_NAMESPACE, LEASE_NAME, PORTS,
+} from '../../manifests/defaults.js';
 import { RenderFlags, addRenderFlags, renderConfigFromFlags } from './config.js';
 
 // Each command loads what it needs when it runs: synth never pays for the Kubernetes client, the
@@ -47,8 +50,8 @@ export function program(): Command {
 
   addRenderFlags(cli.command('install'))
     .description('print the controller\'s own manifests (Namespace, CRDs, RBAC, Deployment, Service) for kubectl or Argo CD')
-    .option('--namespace <namespace>', 'namespace of the controller', 'agentway-system')
-    .option('--image <image>', 'image of the controller, route server and router (default: localhost/agentway:<version>, as `npm run image` builds it)')
+    .option('--namespace <namespace>', 'namespace of the controller', DEFAULT_NAMESPACE)
+    .option('--image <image>', `image of the controller, route server and router (default: ${DEFAULT_IMAGE}, as \`npm run image\` builds it)`)
     .addOption(new Option('--replicas <n>', 'controller replicas (one leads)').default(2).argParser(positiveInt))
     .action(async (opts: RenderFlags & { namespace: string; image?: string; replicas: number }) => {
       const [{ renderInstall }, { toYaml }] = await Promise.all([import('../../manifests/install.js'), import('../../manifests/synth.js')]);
@@ -64,18 +67,18 @@ export function program(): Command {
     .option('--namespace <namespace>', 'watch one namespace only (default: all)')
     .addOption(new Option('--workers <n>', 'concurrent reconciles').default(4).argParser(positiveInt))
     .option('--no-leader-elect', 'run without leader election (one replica only)')
-    .option('--leader-election-namespace <namespace>', 'namespace of the Lease', 'agentway-system')
+    .option('--leader-election-namespace <namespace>', 'namespace of the Lease', DEFAULT_NAMESPACE)
     .option('--identity <name>', 'name of this replica (default: $POD_NAME or the host name)')
-    .addOption(new Option('--metrics-port <port>', 'port of /metrics').default(8080).argParser(positiveInt))
-    .addOption(new Option('--probe-port <port>', 'port of /healthz and /readyz').default(8081).argParser(positiveInt))
+    .addOption(new Option('--metrics-port <port>', 'port of /metrics').default(PORTS.controllerMetrics).argParser(positiveInt))
+    .addOption(new Option('--probe-port <port>', 'port of /healthz and /readyz').default(PORTS.controllerProbes).argParser(positiveInt))
     .option('--host <address>', 'address the metrics and probe endpoints bind (default: every interface)')
     .addOption(new Option('--resync <seconds>', 'reconcile every CR again this often').default(600).argParser(positiveInt))
     .action(async (opts: RenderFlags & {
       kubeconfig?: string; namespace?: string; workers: number; leaderElect: boolean; leaderElectionNamespace: string;
       identity?: string; metricsPort: number; probePort: number; host?: string; resync: number;
     }) => {
-      const [{ KubeClient }, { newLogger }, { Manager }, { LEASE_NAME }] = await Promise.all([
-        import('../kube/kube-client.js'), import('../common/log.js'), import('../reconciler/manager.js'), import('../../manifests/install.js'),
+      const [{ KubeClient }, { newLogger }, { Manager }] = await Promise.all([
+        import('../kube/kube-client.js'), import('../common/log.js'), import('../reconciler/manager.js'),
       ]);
       const log = newLogger();
       const manager = new Manager({
@@ -102,7 +105,7 @@ export function program(): Command {
     .description('run the client-pod route server: forwardAuth on /api/route, provisioning, idle cleanup')
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster)')
     .option('--namespace <namespace>', 'serve one namespace\'s ClientPools only (default: all)')
-    .addOption(new Option('--port <port>', 'listen port').default(8090).argParser(positiveInt))
+    .addOption(new Option('--port <port>', 'listen port').default(PORTS.routeServer).argParser(positiveInt))
     .option('--host <address>', 'address to bind (default: every interface)')
     .addOption(new Option('--headers-timeout <seconds>', 'a client must send its request headers within this time').default(10).argParser(positiveInt))
     .addOption(new Option('--request-timeout <seconds>', 'a client must send its whole request within this time').default(60).argParser(positiveInt))
@@ -137,9 +140,9 @@ export function program(): Command {
     .option('--kubeconfig <path>', 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, else in-cluster)')
     .option('--namespace <namespace>', 'serve one namespace\'s ModelAPIs and ModelRoutes only (default: all)')
     .option('--host <address>', 'address the listeners bind', '0.0.0.0')
-    .addOption(new Option('--port <port>', 'port of the OpenAI API').default(8000).argParser(positiveInt))
-    .addOption(new Option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz').default(8082).argParser(positiveInt))
-    .addOption(new Option('--admin-port <port>', 'port of the admin API').default(8001).argParser(positiveInt))
+    .addOption(new Option('--port <port>', 'port of the OpenAI API').default(PORTS.router).argParser(positiveInt))
+    .addOption(new Option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz').default(PORTS.routerMetrics).argParser(positiveInt))
+    .addOption(new Option('--admin-port <port>', 'port of the admin API').default(PORTS.routerAdmin).argParser(positiveInt))
     .option('--admin-token-secret <namespace/name>', 'Secret whose key "token" is the admin API bearer token (without it the admin API is off)')
     .option('--default-modelapi-timeout <duration>', 'upstream timeout of a ModelAPI without gatewayRoute.timeout', '120s')
     .option('--redis-url <url>', 'Redis shared by the replicas for limits and the response cache (default: in memory, per replica)')
@@ -188,13 +191,13 @@ function positiveInt(value: string): number {
 function passThroughFlags(opts: RenderFlags): string[] {
   const out: string[] = [];
   const add = (flag: string, v: string | number | undefined, dflt?: string | number) => { if (v !== undefined && v !== dflt) out.push(`${flag}=${v}`); };
-  add('--gateway-name', opts.gatewayName, 'agentway-gateway');
-  add('--gateway-namespace', opts.gatewayNamespace, 'agentway-system');
-  add('--gateway-class', opts.gatewayClass, 'agentway');
-  add('--gateway-port', opts.gatewayPort, 80);
+  add('--gateway-name', opts.gatewayName, DEFAULT_GATEWAY_NAME);
+  add('--gateway-namespace', opts.gatewayNamespace, DEFAULT_NAMESPACE);
+  add('--gateway-class', opts.gatewayClass, DEFAULT_GATEWAY_CLASS);
+  add('--gateway-port', opts.gatewayPort, DEFAULT_GATEWAY_PORT);
   add('--gateway-url', opts.gatewayUrl);
   if (opts.createGateway === false) out.push('--no-create-gateway');
-  add('--route-server-namespace', opts.routeServerNamespace, 'agentway-system');
+  add('--route-server-namespace', opts.routeServerNamespace, DEFAULT_NAMESPACE);
   add('--default-agent-timeout', opts.defaultAgentTimeout);
   add('--default-modelapi-timeout', opts.defaultModelapiTimeout);
   add('--default-mcp-timeout', opts.defaultMcpTimeout);

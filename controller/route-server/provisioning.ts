@@ -3,6 +3,7 @@
  * client), else created once — however many requests ask for it at the same time — within the quotas.
  */
 import { API_VERSION } from '../../manifests/api.js';
+import { DEFAULT_WORKLOAD_PORT } from '../../manifests/defaults.js';
 import { LABELS, clientInstanceName, isDnsLabel } from '../../manifests/names.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
@@ -70,7 +71,7 @@ export class Provisioner {
       const pool = this.opts.pools.get(objectKey(who.namespace, who.pool));
       return {
         status: 200,
-        headers: { 'X-Pod-Service': `client-${name}`, 'X-Pod-Namespace': who.namespace, 'X-Pod-Port': String(pool?.spec?.template?.port ?? 8000) },
+        headers: { 'X-Pod-Service': `client-${name}`, 'X-Pod-Namespace': who.namespace, 'X-Pod-Port': String(pool?.spec?.template?.port ?? DEFAULT_WORKLOAD_PORT) },
         body: 'ok',
       };
     }

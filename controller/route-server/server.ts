@@ -7,6 +7,7 @@
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Logger } from 'pino';
+import { PORTS, ROUTE_SERVER_NAME } from '../../manifests/defaults.js';
 import { boundPort, listen } from '../common/http-server.js';
 import { ApiEventRecorder } from '../kube/events.js';
 import { Informer } from '../kube/informer.js';
@@ -26,7 +27,7 @@ export interface RouteServerOptions {
   readonly log: Logger;
   /** Serve one namespace's pools only. @default all namespaces */
   readonly namespace?: string;
-  /** @default 8090; 0 picks a free port */
+  /** @default PORTS.routeServer; 0 picks a free port */
   readonly port?: number;
   /** Address to bind. @default every interface */
   readonly host?: string;
@@ -49,7 +50,7 @@ export interface RouteServerOptions {
    * @default `{service}.{namespace}.svc` on the Service port
    */
   readonly upstream?: UpstreamOf;
-  /** Name of this replica, for Events. @default 'agentway-route-server' */
+  /** Name of this replica, for Events. @default ROUTE_SERVER_NAME */
   readonly identity?: string;
   readonly now?: () => number;
 }
@@ -71,7 +72,7 @@ export class RouteServer {
     const now = opts.now ?? Date.now;
     this.pools = new Informer(client, { type: ourType('ClientPool'), namespace, log });
     this.instances = new Informer(client, { type: ourType('ClientInstance'), namespace, log });
-    const events = new ApiEventRecorder(client, opts.identity ?? 'agentway-route-server', () => new Date(now()), log);
+    const events = new ApiEventRecorder(client, opts.identity ?? ROUTE_SERVER_NAME, () => new Date(now()), log);
     this.keys = new ApiKeyIndex(client, this.pools, log, events);
     this.activity = new Activity({
       client, log, pools: this.pools, instances: this.instances, metrics: this.metrics, now,
@@ -91,7 +92,7 @@ export class RouteServer {
     await Promise.all([this.pools.synced, this.instances.synced]);
     await this.keys.synced();
     this.server = await listen((req, res) => this.handler.handle(req, res), {
-      port: this.opts.port ?? 8090, host: this.opts.host, log: this.opts.log,
+      port: this.opts.port ?? PORTS.routeServer, host: this.opts.host, log: this.opts.log,
       headersTimeoutMs: this.opts.headersTimeoutMs, requestTimeoutMs: this.opts.requestTimeoutMs,
     });
     this.port = boundPort(this.server);

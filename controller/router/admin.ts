@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { Logger } from 'pino';
 import { API_VERSION, DISCOVER_AT_ANNOTATION } from '../../manifests/api.js';
+import { DEFAULT_WORKLOAD_PORT } from '../../manifests/defaults.js';
 import { isDnsLabel } from '../../manifests/names.js';
 import { Informer, KubeObj } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
@@ -162,11 +163,11 @@ export class AdminApi {
     if (typeof model !== 'string' || model === '' || model.length > 256) return error(400, 'model is required (a string of at most 256 characters)', 'model_required');
     const ns = this.namespaceOf(b.namespace);
     if (typeof ns !== 'string') return ns;
-    const port = b.port === undefined ? 8000 : Number(b.port);
+    const port = b.port === undefined ? DEFAULT_WORKLOAD_PORT : Number(b.port);
     let target: Record<string, unknown>;
     if (typeof b.modelapi === 'string' && isDnsLabel(b.modelapi)) target = { modelAPI: b.modelapi };
     else if (typeof b.service_name === 'string' && isDnsLabel(b.service_name) && Number.isInteger(port) && port > 0 && port < 65536) target = { service: { name: b.service_name, port } };
-    else return error(400, 'set modelapi (a ModelAPI name) or service_name (a Service name, with port, default 8000)', 'target_required');
+    else return error(400, `set modelapi (a ModelAPI name) or service_name (a Service name, with port, default ${DEFAULT_WORKLOAD_PORT})`, 'target_required');
     if (typeof b.target_model === 'string' && b.target_model !== '') target.model = b.target_model;
     const name = mappingName(model, ownedBy);
     const body = {

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pool, request as undiciRequest } from 'undici';
+import { PORTS } from '../../manifests/defaults.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { AdminApi } from './admin.js';
 import { objectKey } from '../kube/resources.js';
@@ -41,7 +42,7 @@ export interface RouterOptions {
   readonly log: Logger;
   /** Serve one namespace only. @default all namespaces */
   readonly namespace?: string;
-  /** OpenAI API port. @default 8000; 0 picks a free port */
+  /** OpenAI API port. @default PORTS.router; 0 picks a free port */
   readonly port?: number;
   /** Port of /metrics, /healthz and /readyz; undefined serves none. @default undefined */
   readonly metricsPort?: number;
@@ -53,7 +54,7 @@ export interface RouterOptions {
   readonly retryAfterSeconds?: number;
   /** `namespace/name` of the Secret holding the admin bearer token (key `token`); without it the admin API is off. */
   readonly adminTokenSecret?: string;
-  /** Port of the admin API. @default 8001; 0 picks a free port */
+  /** Port of the admin API. @default PORTS.routerAdmin; 0 picks a free port */
   readonly adminPort?: number;
   /** Redis shared by the replicas for limits and the response cache; absent = in memory, per replica. */
   readonly redisUrl?: string;
@@ -198,7 +199,7 @@ export class Router {
       this.opts.log.warn('no ModelAccess exists: requests need no key and are treated as class internal');
     }
     this.server = http.createServer({ noDelay: true, headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
-    await this.listen(this.server, this.opts.port ?? 8000);
+    await this.listen(this.server, this.opts.port ?? PORTS.router);
     this.port = (this.server.address() as AddressInfo).port;
     if (this.opts.metricsPort !== undefined) {
       this.metricsServer = http.createServer({ headersTimeout: 10_000, requestTimeout: 10_000 }, (req, res) => this.handleMetrics(req, res));
@@ -213,7 +214,7 @@ export class Router {
       this.admin = admin;
       await admin.start();
       this.adminServer = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => admin.handle(req, res));
-      await this.listen(this.adminServer, this.opts.adminPort ?? 8001);
+      await this.listen(this.adminServer, this.opts.adminPort ?? PORTS.routerAdmin);
       this.adminPort = (this.adminServer.address() as AddressInfo).port;
     } else {
       this.opts.log.info('admin API off: no --admin-token-secret given');

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { KubeClient } from '../../controller/kube/kube-client.js';
-import { CONTROLLER_NAME } from '../../manifests/install.js';
+import { CONTROLLER_NAME } from '../../manifests/defaults.js';
 import { TestController, startController, testClient } from '../env/controller.js';
 import { applyInstallRbac, kubeConfigWithToken, serviceAccountToken } from '../env/install-rbac.js';
 import { deleteNamespace, eventually, newNamespace } from '../env/kube.js';

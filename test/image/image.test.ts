@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { KubeClient } from '../../controller/kube/kube-client.js';
-import { CONTROLLER_NAME, LEASE_NAME } from '../../manifests/install.js';
+import { CONTROLLER_NAME, LEASE_NAME } from '../../manifests/defaults.js';
 import { repoRoot } from '../env/control-plane.js';
 import { testClient } from '../env/controller.js';
 import { applyInstallRbac, serviceAccountToken } from '../env/install-rbac.js';

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { ApiError, KubeClient } from '../../controller/kube/kube-client.js';
 import { INVALID_CLIENT_ID } from '../../controller/route-server/api-keys.js';
-import { CONTROLLER_NAME, ROUTE_SERVER_NAME } from '../../manifests/install.js';
+import { CONTROLLER_NAME, ROUTE_SERVER_NAME } from '../../manifests/defaults.js';
 import { TestController, startController, testClient } from '../env/controller.js';
 import { applyInstallRbac, kubeConfigWithToken, serviceAccountToken, writeKubeconfigWithToken } from '../env/install-rbac.js';
 import { deleteNamespace, eventually, newNamespace } from '../env/kube.js';

@@ -10,10 +10,12 @@ import { ApiKeyIndex } from './api-keys.js';
 import { RouteMetrics } from './metrics.js';
 import { Provisioner } from './provisioning.js';
 import { UpstreamOf, forward } from './proxy.js';
-import { Reply, writeReply } from './reply.js';
+import { Reply, prepare, writeReply } from './reply.js';
 
 const CLIENT_URI = /^\/api\/v1\/([^/?#]+)\/instance\/([^/?#]+)(?:[/?#].*)?$/;
-const MALFORMED: Reply = { status: 400, body: 'the URI must be /api/v1/{apiKey}/instance/{instanceId}/...' };
+const INTERNAL_ERROR: Reply = prepare({ status: 500, body: 'internal error' });
+const UNKNOWN_KEY: Reply = prepare({ status: 401, body: 'unknown API key' });
+const MALFORMED: Reply = prepare({ status: 400, body: 'the URI must be /api/v1/{apiKey}/instance/{instanceId}/...' });
 
 export interface ClientUri {
   readonly apiKey: string;
@@ -46,7 +48,9 @@ export class RouteHandler {
 
   /** Answers one request; a returned promise that rejects is turned into a 500 by the listener's guard. */
   public handle(req: http.IncomingMessage, res: http.ServerResponse): void | Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query < 0 ? url : url.slice(0, query);
     if (path === '/healthz') return writeReply(res, { status: 200, body: 'ok' });
     if (path === '/metrics') {
       const { registry } = this.deps.metrics;
@@ -57,19 +61,31 @@ export class RouteHandler {
     return this.reply(res, 'gateway', () => this.gatewayNative(req, path));
   }
 
-  private async reply(res: http.ServerResponse, endpoint: Endpoint, answer: () => Reply | Promise<Reply>): Promise<void> {
+  /** Answers synchronously when the answer is at hand (most requests), else once it is. */
+  private reply(res: http.ServerResponse, endpoint: Endpoint, answer: () => Reply | Promise<Reply>): void | Promise<void> {
     const end = this.deps.metrics.sampleLatency(endpoint);
-    let r: Reply;
+    let r: Reply | Promise<Reply>;
     try {
-      r = await answer();
+      r = answer();
     } catch (err) {
-      this.deps.metrics.handlerErrors.inc();
-      this.deps.log.error({ endpoint, err: (err as Error).message }, 'route request failed');
-      r = { status: 500, body: 'internal error' };
+      r = this.failed(endpoint, err);
     }
+    if (r instanceof Promise) {
+      return r.then(undefined, (err: unknown) => this.failed(endpoint, err)).then((settled) => this.finish(res, endpoint, settled, end));
+    }
+    this.finish(res, endpoint, r, end);
+  }
+
+  private finish(res: http.ServerResponse, endpoint: Endpoint, r: Reply, end: (() => void) | undefined): void {
     this.deps.metrics.answered(endpoint, r.status);
     writeReply(res, r);
     end?.();
+  }
+
+  private failed(endpoint: Endpoint, err: unknown): Reply {
+    this.deps.metrics.handlerErrors.inc();
+    this.deps.log.error({ endpoint, err: (err as Error).message }, 'route request failed');
+    return INTERNAL_ERROR;
   }
 
   /** Traefik forwardAuth: the original URI arrives in X-Forwarded-Uri as /api/v1/{apiKey}/instance/{id}/…. */
@@ -83,7 +99,7 @@ export class RouteHandler {
     const parsed = parseClientUri(uri);
     if (!parsed) return MALFORMED;
     const identity = this.deps.keys.lookup(parsed.apiKey);
-    if (!identity) return { status: 401, body: 'unknown API key' };
+    if (!identity) return UNKNOWN_KEY;
     return this.deps.provisioner.answer(identity, parsed.instance, mode);
   }
 
@@ -98,9 +114,7 @@ export class RouteHandler {
     try {
       answer = await this.clientAnswer(req.url, 'forwardAuth');
     } catch (err) {
-      this.deps.metrics.handlerErrors.inc();
-      this.deps.log.error({ endpoint: 'proxy', err: (err as Error).message }, 'route request failed');
-      answer = { status: 500, body: 'internal error' };
+      answer = this.failed('proxy', err);
     }
     const finished = (status: number) => { this.deps.metrics.answered('proxy', status); end?.(); };
     if (answer.status !== 200) { writeReply(res, answer); finished(answer.status); return; }

@@ -12,7 +12,7 @@ import { Activity } from './activity.js';
 import { ClientIdentity } from './api-keys.js';
 import { RouteMetrics } from './metrics.js';
 import { Quota } from './quota.js';
-import { Mode, Reply } from './reply.js';
+import { Mode, PreparedReply, Reply, prepare } from './reply.js';
 
 export const CLIENT_LABEL = 'agentway.dev/client';
 export const INSTANCE_LABEL = 'agentway.dev/instance';
@@ -39,19 +39,40 @@ function belongsTo(inst: KubeObj, who: ClientIdentity, instance: string): boolea
   return inst.spec?.pool === who.pool && inst.spec?.client === who.client && inst.spec?.instance === instance;
 }
 
+/** The 200 answer for a ready instance, and the instance's cache key. */
+interface ReadyAnswer {
+  readonly reply: PreparedReply;
+  readonly key: string;
+}
+
 export class Provisioner {
   private readonly inflight = new Map<string, Promise<void>>();
+  /**
+   * forwardAuth's 200 answers for ready instances, by who asked for which instance: built once, since most
+   * requests ask for an instance that is ready. Dropped whenever an instance or a pool changes.
+   */
+  private readonly readyAnswers = new Map<string, ReadyAnswer>();
   /** Created by us and not yet seen in the cache: counted against quotas, never created twice. */
   private readonly pending = new Map<string, ClientIdentity>();
   private readonly quota: Quota;
 
   public constructor(private readonly opts: ProvisionerOptions) {
-    opts.instances.onChange((key, obj) => { if (obj) this.pending.delete(key); });
+    opts.instances.onChange((key, obj) => {
+      if (obj) this.pending.delete(key);
+      this.readyAnswers.clear();
+    });
+    opts.pools.onChange(() => this.readyAnswers.clear());
     this.quota = new Quota(opts.pools, opts.instances, () => this.pending.values(), { perSecond: opts.perSecond, burst: opts.burst, now: opts.now });
   }
 
   /** 400, 409, 404, 429, 202/503 (provisioning) or 200 with the pod headers. */
   public answer(who: ClientIdentity, instance: string, mode: Mode): Reply | Promise<Reply> {
+    const asked = `${who.namespace}\u0000${who.pool}\u0000${who.client}\u0000${instance}`;
+    const ready = mode === 'forwardAuth' ? this.readyAnswers.get(asked) : undefined;
+    if (ready) {
+      this.opts.activity.record(ready.key);
+      return ready.reply;
+    }
     if (!isDnsLabel(instance) || instance.length > 63) return { status: 400, body: 'instance id must be a DNS label' };
     const name = clientInstanceName(who.pool, who.client, instance);
     const key = objectKey(who.namespace, name);
@@ -69,11 +90,13 @@ export class Provisioner {
       // On the Gateway path a ready instance's own route is not programmed yet: the client comes back.
       if (mode === 'gateway') return { status: 503, headers: { 'Retry-After': '1', 'X-Pod-Status': 'routing' }, body: 'instance route is being programmed' };
       const pool = this.opts.pools.get(objectKey(who.namespace, who.pool));
-      return {
+      const reply = prepare({
         status: 200,
         headers: { 'X-Pod-Service': `client-${name}`, 'X-Pod-Namespace': who.namespace, 'X-Pod-Port': String(pool?.spec?.template?.port ?? DEFAULT_WORKLOAD_PORT) },
         body: 'ok',
-      };
+      });
+      this.readyAnswers.set(asked, { reply, key });
+      return reply;
     }
     if (!this.pending.has(key) && !this.inflight.has(key)) {
       const denied = this.quota.check(who);

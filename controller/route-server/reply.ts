@@ -7,12 +7,30 @@ export interface Reply {
   readonly body: string;
 }
 
+/** A reply with its response headers and payload built once, for an answer given many times. */
+export interface PreparedReply extends Reply {
+  readonly head: http.OutgoingHttpHeaders;
+  readonly payload: string;
+}
+
 export type Mode = 'forwardAuth' | 'gateway';
+
+/** `reply` with the headers and payload `writeReply` sends: a small text/plain response. */
+export function prepare(reply: Reply): PreparedReply {
+  const payload = `${reply.body}\n`;
+  return {
+    ...reply,
+    payload,
+    head: { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(payload), ...(reply.headers ?? {}) },
+  };
+}
+
+function isPrepared(reply: Reply): reply is PreparedReply {
+  return (reply as PreparedReply).head !== undefined;
+}
 
 /** Writes `reply` as a small text/plain response. */
 export function writeReply(res: http.ServerResponse, reply: Reply): void {
-  const body = `${reply.body}\n`;
-  res.writeHead(reply.status, {
-    'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...(reply.headers ?? {}),
-  }).end(body);
+  const p = isPrepared(reply) ? reply : prepare(reply);
+  res.writeHead(p.status, p.head).end(p.payload);
 }

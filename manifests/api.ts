@@ -45,7 +45,21 @@ export interface ObjectMeta {
   readonly resourceVersion?: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly annotations?: Readonly<Record<string, string>>;
+  readonly creationTimestamp?: string;
+  readonly deletionTimestamp?: string;
+  readonly ownerReferences?: readonly OwnerReference[];
+  /** Writable: an informer drops them from what it caches. */
+  managedFields?: unknown[];
   readonly [key: string]: unknown;
+}
+
+export interface OwnerReference {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  readonly uid: string;
+  readonly controller?: boolean;
+  readonly blockOwnerDeletion?: boolean;
 }
 
 export interface EnvVar {
@@ -295,12 +309,17 @@ export type ClientInstance = Resource<'ClientInstance', ClientInstanceSpec>;
 export type AgentwayResource = Agent | ModelAPI | MCPServer | ClientPool | ClientInstance;
 export type WorkloadResource = Agent | ModelAPI | MCPServer;
 
-/** A Kubernetes object as plain JSON: what render returns and apply sends. */
+/**
+ * A Kubernetes object as plain JSON, of any kind: what render returns, apply sends and an informer caches.
+ * The fields beyond these three are the kind's own (`spec`, `status`, `data`, …); code that knows the kind
+ * reads them, or narrows the object to one of the types above.
+ */
 export interface KubeObject {
-  readonly apiVersion: string;
-  readonly kind: string;
+  // Not readonly: an informer fills in apiVersion and kind, which list responses leave out of their items.
+  apiVersion: string;
+  kind: string;
   readonly metadata: ObjectMeta;
-  readonly [key: string]: unknown;
+  readonly [key: string]: any;
 }
 
 /** A problem in a CR, named by the field that has it. */

@@ -142,7 +142,7 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
 /** A ModelRoute renders nothing: the router reads it as it is, so it is written out checked and defaulted. */
 function modelRouteResult(doc: unknown): Pick<RenderResult, 'objects' | 'errors'> {
   const { resource, errors } = validateModelRoute(doc);
-  return { objects: resource ? [resource as unknown as KubeObject] : [], errors };
+  return { objects: resource ? [resource] : [], errors };
 }
 
 /**
@@ -152,7 +152,7 @@ function modelRouteResult(doc: unknown): Pick<RenderResult, 'objects' | 'errors'
 function modelAccessResult(doc: unknown, config: RenderConfig): Pick<RenderResult, 'objects' | 'errors'> {
   const { resource, errors } = validateModelAccess(doc);
   if (!resource) return { objects: [], errors };
-  return { objects: [resource as unknown as KubeObject, ...modelAccessGrant(resource, config)], errors };
+  return { objects: [resource, ...modelAccessGrant(resource, config)], errors };
 }
 
 /** `file: Kind/name: field: reason`, the form every CLI error about a CR takes. */

@@ -1,10 +1,10 @@
 /** Kubernetes Events on our CRs, for `kubectl describe`. */
 import { Logger } from 'pino';
-import { KubeObj } from './informer.js';
+import { KubeObject } from '../../manifests/api.js';
 import { KubeClient } from './kube-client.js';
 
 export interface EventRecorder {
-  warn(obj: KubeObj, reason: string, message: string): Promise<void>;
+  warn(obj: KubeObject, reason: string, message: string): Promise<void>;
 }
 
 export class ApiEventRecorder implements EventRecorder {
@@ -15,7 +15,7 @@ export class ApiEventRecorder implements EventRecorder {
     private readonly log: Logger,
   ) {}
 
-  public async warn(obj: KubeObj, reason: string, message: string): Promise<void> {
+  public async warn(obj: KubeObject, reason: string, message: string): Promise<void> {
     const now = this.clock().toISOString();
     const ns = obj.metadata.namespace ?? 'default';
     try {

@@ -4,13 +4,12 @@
  * reported again so that nothing missed while disconnected stays unreconciled.
  */
 import { Logger } from 'pino';
+import { KubeObject } from '../../manifests/api.js';
 import { ApiError, KubeClient, WatchEvent, errorDetail } from './kube-client.js';
 import { ResourceType, objectKey, resourcePath } from './resources.js';
 
-export type KubeObj = { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string>; [k: string]: any }; [k: string]: any };
-
 /** Called with the key of an object that was added, changed, deleted, or seen again on a relist. */
-export type ChangeHandler = (key: string, obj: KubeObj | undefined, old: KubeObj | undefined) => void;
+export type ChangeHandler = (key: string, obj: KubeObject | undefined, old: KubeObject | undefined) => void;
 
 export interface InformerOptions {
   readonly type: ResourceType;
@@ -21,7 +20,7 @@ export interface InformerOptions {
   /** A label whose values are indexed, for `byLabel`. */
   readonly indexLabel?: string;
   /** Reduces each object to what its readers need before it is cached. @default drops only managedFields */
-  readonly transform?: (obj: KubeObj) => KubeObj;
+  readonly transform?: (obj: KubeObject) => KubeObject;
   readonly log: Logger;
 }
 
@@ -32,7 +31,7 @@ const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) =
 });
 
 export class Informer {
-  private readonly cache = new Map<string, KubeObj>();
+  private readonly cache = new Map<string, KubeObject>();
   private readonly index = new Map<string, Set<string>>();
   private readonly handlers: ChangeHandler[] = [];
   private readonly abort = new AbortController();
@@ -52,11 +51,11 @@ export class Informer {
     this.handlers.push(handler);
   }
 
-  public get(key: string): KubeObj | undefined {
+  public get(key: string): KubeObject | undefined {
     return this.cache.get(key);
   }
 
-  public list(): KubeObj[] {
+  public list(): KubeObject[] {
     return [...this.cache.values()];
   }
 
@@ -65,7 +64,7 @@ export class Informer {
   }
 
   /** Cached objects whose `indexLabel` has this value. */
-  public byLabel(value: string): KubeObj[] {
+  public byLabel(value: string): KubeObject[] {
     return [...(this.index.get(value) ?? [])].map((k) => this.cache.get(k)!).filter(Boolean);
   }
 
@@ -78,11 +77,11 @@ export class Informer {
     await this.running;
   }
 
-  private indexValue(obj: KubeObj | undefined): string | undefined {
+  private indexValue(obj: KubeObject | undefined): string | undefined {
     return this.opts.indexLabel ? obj?.metadata.labels?.[this.opts.indexLabel] : undefined;
   }
 
-  private store(key: string, obj: KubeObj | undefined): void {
+  private store(key: string, obj: KubeObject | undefined): void {
     // managedFields are most of an applied object's size and nothing here reads them.
     if (obj?.metadata.managedFields) delete obj.metadata.managedFields;
     if (obj && this.opts.transform) obj = this.opts.transform(obj);
@@ -115,7 +114,7 @@ export class Informer {
   }
 
   private async relist(): Promise<void> {
-    const items: KubeObj[] = [];
+    const items: KubeObject[] = [];
     let cont: string | undefined;
     let rv: string | undefined;
     do {
@@ -141,7 +140,7 @@ export class Informer {
 
   /** ERROR events never get here: the client ends the watch with an ApiError holding their status. */
   private onEvent(e: WatchEvent): void {
-    const obj = e.object as KubeObj;
+    const obj = e.object as KubeObject;
     this.resourceVersion = obj.metadata.resourceVersion ?? this.resourceVersion;
     if (e.type === 'BOOKMARK') return;
     obj.apiVersion ??= this.opts.type.apiVersion;

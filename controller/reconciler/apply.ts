@@ -3,9 +3,9 @@
  * copy already holds every desired field, as the server stores it, is not sent at all: an unchanged CR
  * causes no write.
  */
-import { KubeObject } from '../../manifests/api.js';
+import { KubeObject, OwnerReference } from '../../manifests/api.js';
 import { deleteIfUnchanged } from '../kube/delete.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { objectKey, resourcePath, resourceType } from '../kube/resources.js';
 import { Failure, NO_RETRY, failureOf } from './failure.js';
@@ -123,11 +123,9 @@ export function applyObject(client: KubeClient, obj: KubeObject): Promise<unknow
   });
 }
 
-interface OwnerRef { readonly apiVersion: string; readonly kind: string; readonly name: string; readonly uid: string; readonly controller?: boolean }
-
 /** The CR other than `owner` that controls `live`, if any. */
-function otherController(live: KubeObj | undefined, owner: Owner): OwnerRef | undefined {
-  const ref = (live?.metadata.ownerReferences as OwnerRef[] | undefined)?.find((r) => r.controller);
+function otherController(live: KubeObject | undefined, owner: Owner): OwnerReference | undefined {
+  const ref = live?.metadata.ownerReferences?.find((r) => r.controller);
   return ref && ref.uid !== owner.metadata.uid ? ref : undefined;
 }
 
@@ -177,7 +175,7 @@ export async function pruneOrphans(
 ): Promise<PruneResult> {
   let deleted = 0;
   for (const informer of caches) {
-    for (const obj of informer.byLabel(ownerUid) as KubeObj[]) {
+    for (const obj of informer.byLabel(ownerUid) as KubeObject[]) {
       if (desiredKeys.has(typedKey(obj))) continue;
       try {
         // Gone already, or recreated under a new UID: either way nothing of ours is left to delete.

@@ -7,11 +7,11 @@
  */
 import { Logger } from 'pino';
 import { Gauge, Counter } from 'prom-client';
-import { Capacity, KINDS, PoolStatus, isKind } from '../../manifests/api.js';
+import { Capacity, isKind, KINDS, KubeObject, PoolStatus } from '../../manifests/api.js';
 import { LABELS } from '../../manifests/names.js';
 import { CapacityTarget, RenderedPool } from '../../manifests/render.js';
 import { PoolCapacity, WeightState, Weights, computeWeights, weightsChanged } from '../../manifests/weights.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { METRIC_FIELD, pollCapacity } from '../common/pod-http.js';
 import { Metrics } from '../common/metrics.js';
 import { queueKey } from './keys.js';
@@ -72,13 +72,13 @@ class Semaphore {
   }
 }
 
-function isReady(pod: KubeObj): boolean {
+function isReady(pod: KubeObject): boolean {
   return !pod.metadata.deletionTimestamp && !!pod.status?.podIP
     && (pod.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
 }
 
 /** A pod as the capacity tracker needs it: identity, labels, IP and Ready condition; the rest is not cached. */
-export function slimPod(pod: KubeObj): KubeObj {
+export function slimPod(pod: KubeObject): KubeObject {
   const { name, namespace, uid, resourceVersion, labels, deletionTimestamp, ownerReferences } = pod.metadata;
   return {
     apiVersion: pod.apiVersion, kind: pod.kind,
@@ -108,7 +108,7 @@ export class CapacityTracker {
     pods.onChange((_key, obj, old) => this.onPod(obj ?? old));
   }
 
-  private onPod(pod: KubeObj | undefined): void {
+  private onPod(pod: KubeObject | undefined): void {
     const labels = pod?.metadata.labels ?? {};
     const kind = labels[LABELS.component];
     const instance = labels[LABELS.instance];
@@ -168,7 +168,7 @@ export class CapacityTracker {
     };
   }
 
-  private readyPods(state: RouteState, pool: string): KubeObj[] {
+  private readyPods(state: RouteState, pool: string): KubeObject[] {
     return this.pods.byLabel(state.instance).filter((p) => p.metadata.namespace === state.namespace
       && p.metadata.labels?.[LABELS.pool] === pool && isReady(p));
   }

@@ -5,12 +5,12 @@
  * only when it changed; when no endpoint answers, the last answer stands.
  */
 import { Logger } from 'pino';
-import { DISCOVER_AT_ANNOTATION, DiscoveredModel, ModelAPI, WorkloadResource } from '../../manifests/api.js';
+import { DISCOVER_AT_ANNOTATION, DiscoveredModel, KubeObject, ModelAPI } from '../../manifests/api.js';
 import { objectName, LABELS } from '../../manifests/names.js';
 import { renderedPools } from '../../manifests/pools.js';
 import { getJson } from '../common/pod-http.js';
 import { address, matchesSelector, podReady, sliceAddresses } from '../kube/endpoints.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { STATUS_MANAGERS, applyStatus } from '../kube/status-apply.js';
 import { objectKey } from '../kube/resources.js';
@@ -86,7 +86,7 @@ export class ModelDiscovery {
   }
 
   private async discoverOnce(key: string): Promise<void> {
-    const cr = this.opts.modelApis.get(key) as unknown as ModelAPI | undefined;
+    const cr = this.opts.modelApis.get(key) as ModelAPI | undefined;
     if (!cr?.spec || cr.metadata.deletionTimestamp) return;
     const addrs = await this.endpoints(cr);
     const answers = (await Promise.all(addrs.map((a) => fetchModels(a)))).filter((a): a is DiscoveredModel[] => a !== undefined);
@@ -103,12 +103,12 @@ export class ModelDiscovery {
     const ns = cr.metadata.namespace ?? 'default';
     if (!cr.spec.backend) {
       const pods = this.opts.pods.byLabel(objectName('ModelAPI', cr.metadata.name)).filter((p) => p.metadata.namespace === ns && podReady(p));
-      return renderedPools(cr as unknown as WorkloadResource).flatMap((pool) => pods
+      return renderedPools(cr).flatMap((pool) => pods
         .filter((p) => p.metadata.labels?.[LABELS.pool] === pool.name)
         .map((p) => address(p.status.podIP, pool.port)));
     }
     const { selector, port } = cr.spec.backend;
-    const services = (await this.opts.client.request<{ items: KubeObj[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/services`)).items
+    const services = (await this.opts.client.request<{ items: KubeObject[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}/services`)).items
       .filter((s) => matchesSelector(s.metadata.labels, selector ?? {}));
     const out: string[] = [];
     for (const svc of services) {
@@ -119,8 +119,8 @@ export class ModelDiscovery {
   }
 
   /** A Service's EndpointSlices, from `discovery.k8s.io/v1` or, where only that is served, `v1beta1`. */
-  private async slices(ns: string, service: string): Promise<KubeObj[]> {
-    const list = (version: string) => this.opts.client.request<{ items: KubeObj[] }>('GET', `/apis/discovery.k8s.io/${version}/namespaces/${encodeURIComponent(ns)}/endpointslices`, {
+  private async slices(ns: string, service: string): Promise<KubeObject[]> {
+    const list = (version: string) => this.opts.client.request<{ items: KubeObject[] }>('GET', `/apis/discovery.k8s.io/${version}/namespaces/${encodeURIComponent(ns)}/endpointslices`, {
       query: { labelSelector: `kubernetes.io/service-name=${service}` },
     });
     if (this.sliceVersion) return (await list(this.sliceVersion)).items;

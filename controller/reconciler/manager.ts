@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import { Logger } from 'pino';
-import { ALL_KINDS, Kind, MODEL_ACCESS_INFO } from '../../manifests/api.js';
+import { ALL_KINDS, Kind, KubeObject, MODEL_ACCESS_INFO } from '../../manifests/api.js';
 import { RenderConfig } from '../../manifests/config.js';
 import { capacityTarget, renderShared } from '../../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../../manifests/names.js';
@@ -13,7 +13,7 @@ import { SHARED_KEY, reconcileShared } from './shared.js';
 import { CapacityTracker, slimPod } from './capacity.js';
 import { ModelDiscovery } from './discovery.js';
 import { ApiEventRecorder } from '../kube/events.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { ApiError, KubeClient, errorDetail } from '../kube/kube-client.js';
 import { LeaderElector } from '../kube/leader.js';
 import { boundPort, listen } from '../common/http-server.js';
@@ -149,7 +149,7 @@ export class Manager {
     return this.elector ? this.elector.isLeader : !this.stopped;
   }
 
-  private onCustomResource(kind: Kind, key: string, obj: KubeObj | undefined, old: KubeObj | undefined): void {
+  private onCustomResource(kind: Kind, key: string, obj: KubeObject | undefined, old: KubeObject | undefined): void {
     // A new resourceVersion with the same generation is a status or metadata write (our own status write,
     // the route server's activity): nothing render reads has changed. A relist reports the same
     // resourceVersion again and is let through, so every key is reconciled after one.
@@ -177,7 +177,7 @@ export class Manager {
     }
   }
 
-  private onChild(obj: KubeObj | undefined, gone: boolean): void {
+  private onChild(obj: KubeObject | undefined, gone: boolean): void {
     const owner = obj?.metadata.ownerReferences?.find((r: any) => r.controller && String(r.apiVersion).startsWith('agentway.dev/'));
     if (owner) this.queue.add(queueKey(owner.kind, obj!.metadata.namespace, owner.name));
     // A CR refused because this object held its name may take the name now.
@@ -302,7 +302,7 @@ export class Manager {
   }
 
   /** Cached CR, for tests and the route server. */
-  public cached(kind: Kind, namespace: string, name: string): KubeObj | undefined {
+  public cached(kind: Kind, namespace: string, name: string): KubeObject | undefined {
     return this.crs.get(kind)?.get(objectKey(namespace, name));
   }
 

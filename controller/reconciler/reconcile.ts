@@ -16,7 +16,7 @@ import { Failure, NO_RETRY, failureOf } from './failure.js';
 import { parseQueueKey } from './keys.js';
 import { deleteIfUnchanged } from '../kube/delete.js';
 import { EventRecorder } from '../kube/events.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { objectKey } from '../kube/resources.js';
 import { NewCondition, Reasons, condition, mergeConditions, writeStatus } from './status.js';
@@ -118,7 +118,7 @@ function capacityCondition(state: WeightState): NewCondition {
   }
 }
 
-async function finish(deps: Deps, cr: KubeObj, conditions: NewCondition[], extra: Partial<ResourceStatus> = {}): Promise<number> {
+async function finish(deps: Deps, cr: KubeObject, conditions: NewCondition[], extra: Partial<ResourceStatus> = {}): Promise<number> {
   const prev: Condition[] | undefined = cr.status?.conditions;
   const ready = conditions.find((c) => c.type === 'Ready');
   const prevReady = prev?.find((c) => c.type === 'Ready');
@@ -141,20 +141,20 @@ type Desired =
   | { readonly ok: false; readonly failure: Failure };
 
 /** Step 1: the objects this CR should have, rendered once, with the weights its pools have now. */
-function desiredState(key: string, cr: KubeObj, deps: Deps): Desired {
-  const resource = cr as unknown as AgentwayResource;
+function desiredState(key: string, cr: KubeObject, deps: Deps): Desired {
+  const resource = cr as AgentwayResource;
   const missing = missingReference(resource, deps);
   if (missing) return { ok: false, failure: { ...missing, detail: missing.message, retry: NO_RETRY, report: true } };
   const ns = cr.metadata.namespace;
   const clientPool = resource.kind === 'ClientInstance'
-    ? deps.crs.get('ClientPool')?.get(objectKey(ns, resource.spec.pool)) as unknown as ClientPool | undefined
+    ? deps.crs.get('ClientPool')?.get(objectKey(ns, resource.spec.pool)) as ClientPool | undefined
     : undefined;
   const result = render(cr, { config: deps.config(), clientPool, weights: deps.capacity?.weightsFor(key) });
   if (result.errors.length > 0) {
     const message = result.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
     return { ok: false, failure: { reason: Reasons.InvalidSpec, message, detail: message, retry: NO_RETRY, report: true } };
   }
-  return { ok: true, result, objects: result.objects.map((o) => withOwnership(o, cr as never)) };
+  return { ok: true, result, objects: result.objects.map((o) => withOwnership(o, cr)) };
 }
 
 interface Applied extends Pick<ApplyResult, 'live' | 'notApplied'> {
@@ -167,8 +167,8 @@ interface Applied extends Pick<ApplyResult, 'live' | 'notApplied'> {
  * succeeded: an object that failed to apply is missing from the cache, and pruning could delete something
  * still wanted.
  */
-async function applyAndPrune(key: string, cr: KubeObj, objects: readonly KubeObject[], deps: Deps): Promise<Applied> {
-  const applied = await applyObjects(deps.client, cr as never, objects, deps.children);
+async function applyAndPrune(key: string, cr: KubeObject, objects: readonly KubeObject[], deps: Deps): Promise<Applied> {
+  const applied = await applyObjects(deps.client, cr, objects, deps.children);
   if (applied.conflict && deps.conflicts) {
     let waiting = deps.conflicts.get(applied.conflict);
     if (!waiting) deps.conflicts.set(applied.conflict, (waiting = new Set()));
@@ -189,7 +189,7 @@ function failedCondition(failure: Failure, applied?: Applied): NewCondition {
 }
 
 /** Step 3: the status that reports the outcome, written only if it changed. */
-async function reportStatus(key: string, cr: KubeObj, desired: Desired, applied: Applied | undefined, deps: Deps): Promise<Outcome> {
+async function reportStatus(key: string, cr: KubeObject, desired: Desired, applied: Applied | undefined, deps: Deps): Promise<Outcome> {
   const failure = desired.ok ? applied?.failure : desired.failure;
   const writes = applied?.writes ?? 0;
   const retry = failure && failure.retry.kind === 'backoff'
@@ -270,7 +270,7 @@ async function reconcileModelAccess(key: string, namespace: string, name: string
     deps.log.warn({ modelAccess: objectKey(namespace, name), errors: errors.map((e) => `${e.path}: ${e.message}`) }, 'invalid ModelAccess: no key access rendered');
     return { writes: 0 };
   }
-  const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr as never));
+  const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr));
   const applied = await applyAndPrune(key, cr, objects, deps);
   return outcomeOf(applied.writes, applied.failure, deps, key);
 }

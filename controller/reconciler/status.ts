@@ -1,7 +1,6 @@
 /** Conditions and the status write: once per reconcile, at the end, and only if something changed. */
-import { Condition, ResourceStatus } from '../../manifests/api.js';
+import { Condition, KubeObject, ResourceStatus } from '../../manifests/api.js';
 import { rfc3339 } from '../common/time.js';
-import { KubeObj } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { STATUS_MANAGERS, applyStatus, clearStatusFields } from '../kube/status-apply.js';
 
@@ -63,7 +62,7 @@ function ownedPart(status: Readonly<Record<string, unknown>> | undefined): Recor
  * that; true if written. A field left out of `status` is removed, so an endpoint or pools that no longer
  * apply do not linger; fields of other writers are kept.
  */
-export async function writeStatus(client: KubeClient, cr: KubeObj, status: ResourceStatus): Promise<boolean> {
+export async function writeStatus(client: KubeClient, cr: KubeObject, status: ResourceStatus): Promise<boolean> {
   const next = ownedPart(status as Record<string, unknown>);
   if (canonicalJson(ownedPart(cr.status)) === canonicalJson(next)) return false;
   const target = { apiVersion: cr.apiVersion!, kind: cr.kind!, metadata: cr.metadata };

@@ -5,10 +5,10 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto';
 import { Logger } from 'pino';
-import { API_VERSION } from '../../manifests/api.js';
+import { API_VERSION, KubeObject } from '../../manifests/api.js';
 import { isDnsLabel } from '../../manifests/names.js';
 import { EventRecorder } from '../kube/events.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { objectKey, resourceType } from '../kube/resources.js';
 
@@ -79,7 +79,7 @@ export class ApiKeyIndex {
     for (const pool of this.pools.list()) {
       const ns = pool.metadata.namespace!;
       const secretName = pool.spec?.apiKeys?.secretRef?.name;
-      const secret: KubeObj | undefined = this.secrets.get(objectKey(ns, secretName))?.get(objectKey(ns, secretName));
+      const secret: KubeObject | undefined = this.secrets.get(objectKey(ns, secretName))?.get(objectKey(ns, secretName));
       for (const [client, b64] of Object.entries<string>(secret?.data ?? {})) {
         // A client id names the client's ClientInstances: one that is not a DNS label could never get one.
         if (!isDnsLabel(client) || client.length > 63) {
@@ -104,7 +104,7 @@ export class ApiKeyIndex {
     this.dirty = false;
   }
 
-  private reportInvalid(pool: KubeObj, secretName: string, client: string, version: string | undefined): void {
+  private reportInvalid(pool: KubeObject, secretName: string, client: string, version: string | undefined): void {
     const id = `${pool.metadata.namespace}/${pool.metadata.name}/${client}/${version}`;
     if (this.reported.has(id)) return;
     this.reported.add(id);

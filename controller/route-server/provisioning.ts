@@ -2,10 +2,10 @@
  * The answer for one client's instance: served from the informer cache when it exists (and belongs to that
  * client), else created once — however many requests ask for it at the same time — within the quotas.
  */
-import { API_VERSION } from '../../manifests/api.js';
+import { API_VERSION, KubeObject } from '../../manifests/api.js';
 import { DEFAULT_WORKLOAD_PORT } from '../../manifests/defaults.js';
 import { LABELS, clientInstanceName, isDnsLabel } from '../../manifests/names.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { objectKey, ourType, resourcePath } from '../kube/resources.js';
 import { Activity } from './activity.js';
@@ -32,10 +32,10 @@ export interface ProvisionerOptions {
   readonly retryAfterSeconds?: number;
 }
 
-const isReady = (inst: KubeObj) => (inst.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+const isReady = (inst: KubeObject) => (inst.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
 
 /** Whether the cached instance is the one `who` asked for: its spec, not only its name, must say so. */
-function belongsTo(inst: KubeObj, who: ClientIdentity, instance: string): boolean {
+function belongsTo(inst: KubeObject, who: ClientIdentity, instance: string): boolean {
   return inst.spec?.pool === who.pool && inst.spec?.client === who.client && inst.spec?.instance === instance;
 }
 

@@ -6,10 +6,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { Logger } from 'pino';
-import { API_VERSION, DISCOVER_AT_ANNOTATION } from '../../manifests/api.js';
+import { API_VERSION, DISCOVER_AT_ANNOTATION, KubeObject } from '../../manifests/api.js';
 import { DEFAULT_WORKLOAD_PORT } from '../../manifests/defaults.js';
 import { isDnsLabel } from '../../manifests/names.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { MODEL_ROUTE_TYPE, objectKey, ourType, resourcePath } from '../kube/resources.js';
 import { sameEngine } from './resolve.js';
@@ -45,7 +45,7 @@ export function mappingName(model: string, ownedBy: string | undefined): string 
 }
 
 /** A ModelRoute as the admin API lists it. */
-function mapping(r: KubeObj): Record<string, unknown> {
+function mapping(r: KubeObject): Record<string, unknown> {
   return {
     namespace: r.metadata.namespace, name: r.metadata.name, model: r.spec?.model, owned_by: r.spec?.ownedBy ?? null,
     strategy: r.spec?.strategy ?? 'capacity', targets: r.spec?.targets ?? [],

@@ -5,11 +5,11 @@
  * from each endpoint, as the controller does for the route weights (§4).
  */
 import { Logger } from 'pino';
-import { DataClass, ModelAPI, ModelProvider, ModelRouteStrategy, Pricing } from '../../manifests/api.js';
+import { DataClass, KubeObject, ModelAPI, ModelProvider, ModelRouteStrategy, Pricing } from '../../manifests/api.js';
 import { durationMs, renderedPools } from '../../manifests/pools.js';
 import { LABELS, objectName } from '../../manifests/names.js';
 import { METRIC_FIELD, pollCapacity } from '../common/pod-http.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { Informer } from '../kube/informer.js';
 import { ApiError, KubeClient } from '../kube/kube-client.js';
 import { MODEL_ROUTE_TYPE, ResourceType, objectKey, ourType, typeOfKind } from '../kube/resources.js';
 import { address, matchesSelector, podReady, sliceAddresses } from '../kube/endpoints.js';
@@ -56,7 +56,7 @@ export interface CatalogOptions {
 
 const serviceKey = (namespace: string, name: string, port: number) => `${namespace}/service/${name}:${port}`;
 
-function slimPod(pod: KubeObj): KubeObj {
+function slimPod(pod: KubeObject): KubeObject {
   const { name, namespace, labels, deletionTimestamp, resourceVersion } = pod.metadata;
   return {
     apiVersion: pod.apiVersion, kind: pod.kind, metadata: { name, namespace, labels, deletionTimestamp, resourceVersion },
@@ -64,7 +64,7 @@ function slimPod(pod: KubeObj): KubeObj {
   };
 }
 
-function slimService(svc: KubeObj): KubeObj {
+function slimService(svc: KubeObject): KubeObject {
   const { name, namespace, labels, resourceVersion } = svc.metadata;
   return { apiVersion: svc.apiVersion, kind: svc.kind, metadata: { name, namespace, labels, resourceVersion }, spec: { ports: svc.spec?.ports ?? [] } };
 }
@@ -141,7 +141,7 @@ export class Catalog {
     return this.view;
   }
 
-  private serviceAddresses(namespace: string, svc: KubeObj, port: number): string[] {
+  private serviceAddresses(namespace: string, svc: KubeObject, port: number): string[] {
     const slices = this.slices?.byLabel(svc.metadata.name).filter((s) => s.metadata.namespace === namespace) ?? [];
     return sliceAddresses(svc, slices, port);
   }
@@ -152,7 +152,7 @@ export class Catalog {
     const polls = new Map<string, PollTarget>();
     const defaultTimeoutMs = this.opts.defaultTimeoutMs ?? 120_000;
     for (const obj of this.modelApis.list()) {
-      const cr = obj as unknown as ModelAPI;
+      const cr = obj as ModelAPI;
       if (!cr.spec || cr.metadata.deletionTimestamp) continue;
       const namespace = cr.metadata.namespace ?? 'default';
       const key = objectKey(namespace, cr.metadata.name);
@@ -185,7 +185,7 @@ export class Catalog {
         }
       } else {
         const pods = this.pods.byLabel(objectName('ModelAPI', cr.metadata.name)).filter((p) => p.metadata.namespace === namespace && podReady(p));
-        for (const pool of renderedPools(cr as never)) {
+        for (const pool of renderedPools(cr)) {
           for (const pod of pods) {
             if (pod.metadata.labels?.[LABELS.pool] !== pool.name) continue;
             const addr = address(pod.status.podIP, pool.port);

@@ -5,8 +5,8 @@
  * the ones it hands out go to the key index and the provider adapters only — never to a log line.
  */
 import { Logger } from 'pino';
-import { ModelAccess } from '../../manifests/api.js';
-import { Informer, KubeObj } from '../kube/informer.js';
+import { KubeObject, ModelAccess } from '../../manifests/api.js';
+import { Informer } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { MODEL_ACCESS_TYPE, objectKey, resourceType } from '../kube/resources.js';
 import { isDataClass } from './policy/data-class.js';
@@ -38,7 +38,7 @@ export class SecretStore {
   /** The decoded data of a Secret, or undefined while it is missing. */
   public data(namespace: string, name: string): Record<string, string> | undefined {
     const key = objectKey(namespace, name);
-    const secret: KubeObj | undefined = this.informers.get(key)?.get(key);
+    const secret: KubeObject | undefined = this.informers.get(key)?.get(key);
     if (!secret) return undefined;
     return Object.fromEntries(Object.entries<string>(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
   }
@@ -92,7 +92,7 @@ export class PolicySources {
     if (this.dirty || !this.index) {
       this.dirty = false;
       const entries: AccessEntry[] = this.accesses.list().map((obj) => {
-        const a = obj as unknown as ModelAccess;
+        const a = obj as ModelAccess;
         const namespace = a.metadata.namespace ?? 'default';
         return {
           namespace, name: a.metadata.name,

@@ -113,6 +113,13 @@ async function write(res: http.ServerResponse, chunk: string | Buffer): Promise<
   });
 }
 
+/** The path and query sent upstream: the client's, without the routing-only `owned_by`. */
+function upstreamPathOf(path: string, params: URLSearchParams): string {
+  const query = new URLSearchParams(params);
+  query.delete('owned_by');
+  return query.size > 0 ? `${path}?${query}` : path;
+}
+
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -325,9 +332,7 @@ export class Router {
     const resolution = resolve(ask, view.modelApis, view.routes);
     if (!resolution.ok) return this.fail(res, path, resolution as Refusal);
 
-    const query = new URLSearchParams(url.searchParams);
-    query.delete('owned_by');
-    const upstreamPath = `${path}${query.size > 0 ? `?${query}` : ''}`;
+    const upstreamPath = url.search === '' ? path : upstreamPathOf(path, url.searchParams);
     const candidates: Candidate[] = resolution.targets.map((t) => {
       const b = view.backends.get(t.backend);
       return { ...t, id: t.backend, dataClass: b?.dataClass ?? 'restricted', ...(b?.pricing ? { pricing: b.pricing } : {}), ...(b?.provider ? { provider: b.provider.type } : {}) };
@@ -558,8 +563,9 @@ export class Router {
       this.requests.inc({ path, code: status, backend: backend.label });
       return this.finished(status, body, backend);
     }
+    // No flushHeaders here: the headers leave with the first chunk of the body, in one write (Node corks the
+    // socket until the next tick), instead of a packet of their own.
     res.writeHead(status, { ...out, ...extra });
-    res.flushHeaders();
     a.stopTimer();
     this.requests.inc({ path, code: status, backend: backend.label });
     // Passed on as it arrives, with a copy kept (up to a bound) for the usage and the cache.

@@ -2,8 +2,11 @@
  * Policy pieces that need no server (DESIGN §9): data classes, keys, strategies and fallback, cost, cache keys,
  * audit lines and metrics.
  */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Registry } from 'prom-client';
-import { auditLine } from '../../controller/router/policy/audit.js';
+import { AuditWriter, auditLine } from '../../controller/router/policy/audit.js';
 import { MemoryCache, cacheKey, cacheable, canonicalJson } from '../../controller/router/policy/cache.js';
 import { costUsd, expectedCostUsd } from '../../controller/router/policy/cost.js';
 import { eligibleTargets, filterByClass, modelApiClass, requestClass } from '../../controller/router/policy/data-class.js';
@@ -211,6 +214,25 @@ describe('audit and metrics', () => {
     expect(Object.keys(j).sort()).toEqual(['audit', 'client', 'costUsd', 'dataClass', 'decision', 'engine', 'latencyMs', 'model', 'provider', 'requestId', 'status', 'target', 'time', 'tokens']);
     expect(j.costUsd).toBe(0.000012346);
     expect(JSON.parse(auditLine(rec, { request: { messages: [{ role: 'user', content: 'secret prompt' }] } })).content.request.messages[0].content).toBe('secret prompt');
+  });
+
+  test('audit lines to a file arrive in batches without a close, the rest on close, in a file only its owner reads', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'agentway-audit-'));
+    try {
+      const file = path.join(dir, 'audit.log');
+      const writer = new AuditWriter(file);
+      for (let i = 0; i < 3; i++) writer.write(`{"audit":true,"n":${i}}\n`);
+      const lines = () => { try { return readFileSync(file, 'utf8').split('\n').filter(Boolean); } catch { return []; } };
+      // Held below the batch size, the lines still go out on the periodic flush, while the writer stays open.
+      for (let waited = 0; lines().length < 3 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      expect(lines()).toEqual(['{"audit":true,"n":0}', '{"audit":true,"n":1}', '{"audit":true,"n":2}']);
+      writer.write('{"audit":true,"n":3}\n');
+      await writer.close();
+      expect(lines()).toHaveLength(4);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('token and cost counters by model, provider, client and type', async () => {

@@ -3,7 +3,6 @@
  * A record has no field that could hold a key, and prompt or completion text only when the router runs
  * with `--audit-content`.
  */
-import { createWriteStream, WriteStream } from 'node:fs';
 import { pino } from 'pino';
 import { DataClass } from './data-class.js';
 
@@ -48,28 +47,37 @@ export function auditLine(record: AuditRecord, content?: AuditContent): string {
   return `${JSON.stringify(line)}\n`;
 }
 
+/** Lines are held until this many bytes are waiting, or until the next periodic flush. */
+const BATCH_BYTES = 8 * 1024;
+/** Milliseconds a line waits at most before it is written. */
+export const AUDIT_FLUSH_MS = 50;
+
 /**
- * Where audit lines go: stdout (through pino's asynchronous writer: a write to a piped stdout is otherwise
- * synchronous, on the request path), a file opened for appending, or a stream given by a test.
+ * Where audit lines go: stdout or a file opened for appending, both through pino's asynchronous writer
+ * (sonic-boom) in batches — one write(2) per 8 KiB or per 50 ms instead of one per request, none of them on
+ * the request path — or a stream given by a test, written at once. `close()` writes what is still held.
  */
 export class AuditWriter {
-  private readonly file?: WriteStream;
-  private readonly stdout?: ReturnType<typeof pino.destination>;
+  private readonly sink?: ReturnType<typeof pino.destination>;
+  private readonly ownFile: boolean;
 
   public constructor(path?: string, private readonly out?: NodeJS.WritableStream) {
-    if (path) this.file = createWriteStream(path, { flags: 'a', mode: 0o600 });
-    else if (!out) this.stdout = pino.destination({ dest: 1, sync: false });
+    this.ownFile = path !== undefined;
+    if (path || !out) {
+      this.sink = pino.destination({ dest: path ?? 1, sync: false, append: true, mode: 0o600, minLength: BATCH_BYTES, periodicFlush: AUDIT_FLUSH_MS });
+    }
   }
 
   public write(line: string): void {
-    if (this.stdout) this.stdout.write(line);
-    else (this.file ?? this.out!).write(line);
+    if (this.sink) this.sink.write(line);
+    else this.out!.write(line);
   }
 
   public async close(): Promise<void> {
-    if (this.file) await new Promise<void>((resolve) => this.file!.end(resolve));
-    if (this.stdout) {
-      try { this.stdout.flushSync(); } catch { /* not open yet: nothing was written */ }
-    }
+    if (!this.sink) return;
+    try {
+      this.sink.flushSync();
+    } catch { /* not open yet: nothing was written */ }
+    if (this.ownFile) await new Promise<void>((resolve) => { this.sink!.once('close', () => resolve()); this.sink!.end(); });
   }
 }

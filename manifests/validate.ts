@@ -45,19 +45,30 @@ function strictSchema(schema: Schema): Schema {
 // code.optimize off: ajv's optimization passes over the generated code cost more than half of compiling the
 // four CRD schemas (~120 ms of a 1,000-CR synth) and save nothing measurable when validating a few thousand CRs.
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, validateFormats: false, verbose: true, code: { optimize: false } });
-const validators = new Map<Kind | 'ModelRoute' | 'ModelAccess', ValidateFunction>();
 
-function validatorFor(kind: Kind | 'ModelRoute' | 'ModelAccess'): ValidateFunction {
-  let v = validators.get(kind);
-  if (!v) {
-    const crd = (kind === 'ModelRoute' ? modelRouteSchema() : kind === 'ModelAccess' ? modelAccessSchema() : openApiSchema(kind)) as { properties: Record<string, Schema> };
-    // Only what the user writes is checked: metadata stays open but for its name, status is ignored.
-    const { metadata, spec } = crd.properties;
-    v = ajv.compile({ type: 'object', required: ['spec'], properties: { metadata, spec: strictSchema(spec) } });
-    validators.set(kind, v);
-  }
+/**
+ * A validator of one CRD's schema. Its type guard is where a CR becomes its read-side type (manifests/api.ts);
+ * test/types/api-agrees-with-imports.ts proves that type agrees with the one generated from the same schema.
+ */
+function compile<T>(crd: Schema): ValidateFunction<T> {
+  // Only what the user writes is checked: metadata stays open but for its name, status is ignored.
+  const { metadata, spec } = (crd as { properties: Record<string, Schema> }).properties;
+  return ajv.compile<T>({ type: 'object', required: ['spec'], properties: { metadata, spec: strictSchema(spec) } });
+}
+
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
+
+const resourceValidators = new Map<Kind, ValidateFunction<AgentwayResource>>();
+function resourceValidator(kind: Kind): ValidateFunction<AgentwayResource> {
+  let v = resourceValidators.get(kind);
+  if (!v) resourceValidators.set(kind, (v = compile<AgentwayResource>(openApiSchema(kind))));
   return v;
 }
+const modelRouteValidator = once(() => compile<ModelRoute>(modelRouteSchema()));
+const modelAccessValidator = once(() => compile<ModelAccess>(modelAccessSchema()));
 
 function fieldPath(instancePath: string): string {
   return instancePath.split('/').slice(1)
@@ -231,12 +242,11 @@ export function validateModelRoute(input: unknown): ModelRouteValidation {
   if (raw.kind !== 'ModelRoute') return { errors: [{ path: 'kind', message: `must be ModelRoute, got ${show(raw.kind)}` }] };
   if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
   const cr = structuredClone(raw);
-  const validate = validatorFor('ModelRoute');
+  const validate = modelRouteValidator();
   if (!validate(cr)) return { errors: schemaErrors(validate) };
-  const route = cr as ModelRoute;
-  const errors = route.spec.targets.flatMap((t, i) => ((t.modelAPI === undefined) === (t.service === undefined)
+  const errors = cr.spec.targets.flatMap((t, i) => ((t.modelAPI === undefined) === (t.service === undefined)
     ? [{ path: `spec.targets[${i}]`, message: 'set exactly one of modelAPI and service' }] : []));
-  return errors.length > 0 ? { errors } : { resource: route, errors: [] };
+  return errors.length > 0 ? { errors } : { resource: cr, errors: [] };
 }
 
 export interface ModelAccessValidation {
@@ -253,11 +263,10 @@ export function validateModelAccess(input: unknown): ModelAccessValidation {
   if (raw.kind !== 'ModelAccess') return { errors: [{ path: 'kind', message: `must be ModelAccess, got ${show(raw.kind)}` }] };
   if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
   const cr = structuredClone(raw);
-  const validate = validatorFor('ModelAccess');
+  const validate = modelAccessValidator();
   if (!validate(cr)) return { errors: schemaErrors(validate) };
-  const access = cr as ModelAccess;
-  const errors = duplicates(access.spec.models ?? [], (m) => m, (i) => `spec.models[${i}]`, 'model');
-  return errors.length > 0 ? { errors } : { resource: access, errors: [] };
+  const errors = duplicates(cr.spec.models ?? [], (m) => m, (i) => `spec.models[${i}]`, 'model');
+  return errors.length > 0 ? { errors } : { resource: cr, errors: [] };
 }
 
 /**
@@ -279,10 +288,9 @@ export function validateResource(input: unknown): ValidationResult {
     return { errors: [{ path: 'metadata.name', message: 'is required' }] };
   }
   const cr = structuredClone(raw);
-  const validate = validatorFor(raw.kind);
+  const validate = resourceValidator(raw.kind);
   if (!validate(cr)) return { errors: schemaErrors(validate) };
-  const resource = cr as AgentwayResource;
-  const errors = semanticErrors(resource);
-  return errors.length > 0 ? { errors } : { resource, errors: [] };
+  const errors = semanticErrors(cr);
+  return errors.length > 0 ? { errors } : { resource: cr, errors: [] };
 }
 

@@ -1,50 +1,90 @@
 /**
- * The hand-written API types (manifests/api.ts) and the types cdk8s generates from our CRDs (imports/) name
- * the same fields. Checked at compile time (`npm run lint` fails on a mismatch) and, for the spec's
- * top-level fields, against the CRD schema at run time.
+ * The hand-written read-side types (manifests/api.ts) agree with the types cdk8s generates from our CRDs
+ * (imports/): test/types/api-agrees-with-imports.ts states it for the compiler, and this test compiles that
+ * file, once as it is and once against an api.ts with one field changed, so that a mismatch fails the tests
+ * as well as `npm run lint`. Whether a field is optional is checked against the CRD schema: a field the
+ * schema requires or defaults is always present in a CR read back, so its read-side type requires it.
  */
+import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import type * as Gen from '../../imports/agentway-agentway.dev.js';
+import ts from 'typescript';
 import type * as Api from '../../manifests/api.js';
-import { openApiSchema } from '../../manifests/crds.js';
+import { Schema, modelAccessSchema, modelRouteSchema, openApiSchema } from '../../manifests/crds.js';
 
-/** Field names, compared case-insensitively: cdk8s import spells `modelAPI` as `modelApi`. */
-type Fields<T> = Lowercase<Extract<keyof NonNullable<T>, string>>;
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type Agree<A, B> = Same<Fields<A>, Fields<B>>;
+const ROOT = path.resolve('.');
+const ASSERTIONS = path.join(ROOT, 'test/types/api-agrees-with-imports.ts');
+const API = path.join(ROOT, 'manifests/api.ts');
 
-// Each line fails to compile when the two types name different fields.
-const agree: Record<string, true> = {
-  agentSpec: true satisfies Agree<Api.AgentSpec, Gen.AgentSpec>,
-  modelApiSpec: true satisfies Agree<Api.ModelAPISpec, Gen.ModelApiSpec>,
-  mcpServerSpec: true satisfies Agree<Api.MCPServerSpec, Gen.McpServerSpec>,
-  clientPoolSpec: true satisfies Agree<Api.ClientPoolSpec, Gen.ClientPoolSpec>,
-  clientPoolTemplate: true satisfies Agree<Api.ClientPoolSpec['template'], Gen.ClientPoolSpecTemplate>,
-  clientInstanceSpec: true satisfies Agree<Api.ClientInstanceSpec, Gen.ClientInstanceSpec>,
-  pool: true satisfies Agree<Api.Pool, Gen.AgentSpecPools>,
-  resources: true satisfies Agree<Api.Resources, Gen.AgentSpecResources>,
-  toleration: true satisfies Agree<Api.Toleration, Gen.AgentSpecTolerations>,
-  envVar: true satisfies Agree<Api.EnvVar, Gen.AgentSpecEnv>,
-  capacity: true satisfies Agree<Api.Capacity, Gen.AgentSpecCapacity>,
-  gatewayRoute: true satisfies Agree<Api.GatewayRoute, Gen.AgentSpecGatewayRoute>,
+/** Errors of compiling the assertion file, with manifests/api.ts's text changed by `edit`. */
+function compileErrors(edit: (api: string) => string = (api) => api): string[] {
+  const config = ts.getParsedCommandLineOfConfigFile(path.join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
+  const options = { ...config!.options, noEmit: true };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (file, lang, ...rest) => path.resolve(file) === API
+    ? ts.createSourceFile(file, edit(ts.sys.readFile(API)!), lang)
+    : getSourceFile(file, lang, ...rest);
+  const program = ts.createProgram([ASSERTIONS], options, host);
+  // Each error as `file: the line it is on`.
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    if (!d.file || d.start === undefined) return `: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+    const { line } = d.file.getLineAndCharacterOfPosition(d.start);
+    return `${path.relative(ROOT, d.file.fileName)}: ${d.file.text.split('\n')[line].trim()}`;
+  });
+}
+
+type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+/** The keys of `o`; the compiler checks they are exactly the required keys of `T`. */
+const requiredOf = <T>() => <O extends Record<RequiredKeys<T>, 1>>(o: O & Record<Exclude<keyof O, RequiredKeys<T>>, never>) => Object.keys(o);
+
+/** Spec fields a CR always has once read: those its type requires. */
+const REQUIRED: Record<string, { schema: Schema; required: string[] }> = {
+  Agent: { schema: openApiSchema('Agent'), required: requiredOf<Api.AgentSpec>()({ image: 1, port: 1, replicas: 1, capacity: 1, gatewayRoute: 1 }) },
+  ModelAPI: { schema: openApiSchema('ModelAPI'), required: requiredOf<Api.ModelAPISpec>()({ port: 1, replicas: 1, capacity: 1, gatewayRoute: 1 }) },
+  MCPServer: { schema: openApiSchema('MCPServer'), required: requiredOf<Api.MCPServerSpec>()({ image: 1, port: 1, replicas: 1, capacity: 1, gatewayRoute: 1 }) },
+  ClientPool: {
+    schema: openApiSchema('ClientPool'),
+    required: requiredOf<Api.ClientPoolSpec>()({ template: 1, apiKeys: 1, idleTimeout: 1, maxInstancesPerClient: 1, maxInstances: 1, gatewayRoute: 1 }),
+  },
+  ClientInstance: { schema: openApiSchema('ClientInstance'), required: requiredOf<Api.ClientInstanceSpec>()({ pool: 1, client: 1, instance: 1 }) },
+  ModelRoute: { schema: modelRouteSchema(), required: requiredOf<Api.ModelRouteSpec>()({ model: 1, strategy: 1, targets: 1 }) },
+  ModelAccess: { schema: modelAccessSchema(), required: requiredOf<Api.ModelAccessSpec>()({ apiKeys: 1, dataClass: 1 }) },
 };
 
-/** Every spec field of each kind, as the hand-written types have them: the compiler checks the lists are whole. */
-const SPEC_FIELDS = {
-  Agent: Object.keys({
-    image: 1, command: 1, args: 1, env: 1, port: 1, replicas: 1, resources: 1, nodeSelector: 1, tolerations: 1, health: 1,
-    pools: 1, capacity: 1, gatewayRoute: 1, modelAPI: 1, mcpServers: 1,
-  } satisfies Record<keyof Api.AgentSpec, 1>),
-  ClientInstance: Object.keys({ pool: 1, client: 1, instance: 1 } satisfies Record<keyof Api.ClientInstanceSpec, 1>),
-};
+/** Fields of an object schema that a CR read back always has: required ones and defaulted ones. */
+function alwaysPresent(schema: Schema): string[] {
+  const s = schema as { required?: string[]; properties: Record<string, { default?: unknown }> };
+  return Object.keys(s.properties).filter((k) => s.required?.includes(k) || s.properties[k].default !== undefined).sort();
+}
+const specOf = (schema: Schema): Schema => (schema as { properties: { spec: Schema } }).properties.spec;
 
 describe('hand-written API types', () => {
-  test('agree with the generated ones (checked by the compiler)', () => {
-    expect(Object.values(agree).every((v) => v === true)).toBe(true);
+  test('agree with the generated ones', () => {
+    expect(compileErrors()).toEqual([]);
+  }, 60_000);
+
+  test('a field whose type differs from the generated one fails to compile', () => {
+    const portIsString = (api: string) => {
+      const edited = api.replace(/(interface WorkloadSpec \{[^}]*?readonly port): number;/, '$1: string;');
+      expect(edited).not.toBe(api);
+      return edited;
+    };
+    // WorkloadSpec is part of four kinds' specs; each of their lines fails, and only those.
+    expect(compileErrors(portIsString)).toEqual([
+      'test/types/api-agrees-with-imports.ts: Expect<Agree<Api.AgentSpec, Gen.AgentSpec>>,',
+      'test/types/api-agrees-with-imports.ts: Expect<Agree<Api.ModelAPISpec, Gen.ModelApiSpec>>,',
+      'test/types/api-agrees-with-imports.ts: Expect<Agree<Api.MCPServerSpec, Gen.McpServerSpec>>,',
+      'test/types/api-agrees-with-imports.ts: Expect<Agree<Api.ClientPoolSpec, Gen.ClientPoolSpec>>,',
+    ]);
+  }, 60_000);
+
+  test.each(Object.entries(REQUIRED))('%s spec: a field is required exactly when the schema requires or defaults it', (_kind, { schema, required }) => {
+    expect([...required].sort()).toEqual(alwaysPresent(specOf(schema)));
   });
 
-  test.each(Object.entries(SPEC_FIELDS))('%s spec fields are the CRD schema\'s', (kind, fields) => {
-    const schema = openApiSchema(kind as Api.Kind) as { properties: { spec: { properties: Record<string, unknown> } } };
-    expect([...fields].sort()).toEqual(Object.keys(schema.properties.spec.properties).sort());
+  test('capacity and gatewayRoute: every field is defaulted, so every field is required', () => {
+    const agent = specOf(openApiSchema('Agent')) as { properties: Record<string, Schema> };
+    expect(requiredOf<Api.Capacity>()({ source: 1, path: 1, metric: 1, intervalSeconds: 1 }).sort()).toEqual(alwaysPresent(agent.properties.capacity));
+    expect(requiredOf<Api.GatewayRoute>()({ enabled: 1 })).toEqual(alwaysPresent(agent.properties.gatewayRoute));
   });
 });

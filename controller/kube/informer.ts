@@ -19,7 +19,10 @@ export interface InformerOptions {
   readonly fieldSelector?: string;
   /** A label whose values are indexed, for `byLabel`. */
   readonly indexLabel?: string;
-  /** Reduces each object to what its readers need before it is cached. @default drops only managedFields */
+  /**
+   * Reduces each object to what its readers need before it is cached; it gets the object with its
+   * managedFields and must not keep them. @default drops only managedFields
+   */
   readonly transform?: (obj: KubeObject) => KubeObject;
   readonly log: Logger;
 }
@@ -82,9 +85,9 @@ export class Informer {
   }
 
   private store(key: string, obj: KubeObject | undefined): void {
-    // managedFields are most of an applied object's size and nothing here reads them.
-    if (obj?.metadata.managedFields) delete obj.metadata.managedFields;
     if (obj && this.opts.transform) obj = this.opts.transform(obj);
+    // managedFields are most of an applied object's size, and readers that need them transform them away.
+    else if (obj?.metadata.managedFields) delete obj.metadata.managedFields;
     const old = this.cache.get(key);
     const oldValue = this.indexValue(old);
     const newValue = this.indexValue(obj);

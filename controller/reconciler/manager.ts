@@ -11,6 +11,7 @@ import { LABELS, MANAGED_BY } from '../../manifests/names.js';
 import { PART_OF_LABEL } from './apply.js';
 import { SHARED_KEY, reconcileShared } from './shared.js';
 import { CapacityTracker, slimPod } from './capacity.js';
+import { slimChild } from './child-cache.js';
 import { ModelDiscovery } from './discovery.js';
 import { ApiEventRecorder } from '../kube/events.js';
 import { Informer } from '../kube/informer.js';
@@ -110,7 +111,7 @@ export class Manager {
     for (const c of CHILD_KINDS) {
       const informer = new Informer(client, {
         type: resourceType(c.apiVersion, c.kind), namespace, log,
-        labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: PART_OF_LABEL,
+        labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, indexLabel: PART_OF_LABEL, transform: slimChild,
       });
       informer.onChange((_key, obj, old) => this.onChild(obj ?? old, obj === undefined));
       this.children.set(c.kind, informer);
@@ -126,7 +127,7 @@ export class Manager {
     // The route server's ReferenceGrants live in its namespace, whatever namespace the CRs are in.
     const grants = new Informer(client, {
       type: resourceType('gateway.networking.k8s.io/v1beta1', 'ReferenceGrant'), namespace: opts.config.routeServer.namespace, log,
-      labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`,
+      labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, transform: slimChild,
     });
     this.children.set('ReferenceGrant', grants);
     this.capacity = new CapacityTracker(this.pods, (key) => this.queue.add(key), this.metrics, log, () => clock().getTime());

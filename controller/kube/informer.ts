@@ -4,7 +4,7 @@
  * reported again so that nothing missed while disconnected stays unreconciled.
  */
 import { Logger } from 'pino';
-import { KubeObject } from '../../manifests/api.js';
+import { KubeObject, ObjectMeta } from '../../manifests/api.js';
 import { ApiError, KubeClient, WatchEvent, errorDetail } from './kube-client.js';
 import { ResourceType, objectKey, resourcePath } from './resources.js';
 
@@ -21,10 +21,43 @@ export interface InformerOptions {
   readonly indexLabel?: string;
   /**
    * Reduces each object to what its readers need before it is cached; it gets the object with its
-   * managedFields and must not keep them. @default drops only managedFields
+   * managedFields and must not keep them. @default withoutBookkeeping
    */
   readonly transform?: (obj: KubeObject) => KubeObject;
   readonly log: Logger;
+}
+
+/** kubectl's copy of what it last applied: the whole object again, in an annotation. */
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * `obj` without what only writers keep: managedFields (most of an applied object's size) and kubectl's
+ * last-applied copy. Nothing in the controller reads either.
+ */
+export function withoutBookkeeping(obj: KubeObject): KubeObject {
+  const { metadata } = obj;
+  const annotations = metadata.annotations as Record<string, string> | undefined;
+  const lastApplied = annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations;
+  if (!metadata.managedFields && !lastApplied) return obj;
+  // Copied without them rather than deleted from: `delete` turns each object into a hash table of its own.
+  const kept: Record<string, unknown> = {};
+  for (const k of Object.keys(metadata)) {
+    if (k === 'managedFields') continue;
+    if (k === 'annotations' && lastApplied) {
+      const rest = without(annotations, LAST_APPLIED_ANNOTATION);
+      if (Object.keys(rest).length > 0) kept.annotations = rest;
+      continue;
+    }
+    kept[k] = metadata[k];
+  }
+  (obj as { metadata: ObjectMeta }).metadata = kept as ObjectMeta;
+  return obj;
+}
+
+function without(o: Record<string, unknown>, drop: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) if (k !== drop) out[k] = o[k];
+  return out;
 }
 
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
@@ -86,8 +119,7 @@ export class Informer {
 
   private store(key: string, obj: KubeObject | undefined): void {
     if (obj && this.opts.transform) obj = this.opts.transform(obj);
-    // managedFields are most of an applied object's size, and readers that need them transform them away.
-    else if (obj?.metadata.managedFields) delete obj.metadata.managedFields;
+    else if (obj) withoutBookkeeping(obj);
     const old = this.cache.get(key);
     const oldValue = this.indexValue(old);
     const newValue = this.indexValue(obj);

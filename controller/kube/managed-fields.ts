@@ -72,6 +72,13 @@ function matches(key: ElementKey, element: unknown, index: number): boolean {
   }
 }
 
+function withKeyFields(set: FieldSet, fields: Record<string, unknown>): FieldSet {
+  const out: Record<string, FieldSet> = {};
+  for (const f of Object.keys(fields)) out[`f:${f}`] = {};
+  for (const [k, v] of Object.entries(set)) out[k] = v;
+  return out;
+}
+
 /**
  * `value` reduced to the fields `set` names, in the order they are in `value`. A list keeps the elements the
  * set names (with their key fields); a map keeps the named fields that are present.
@@ -84,12 +91,14 @@ export function projectFields(value: unknown, set: FieldSet): unknown {
     value.forEach((element, i) => {
       const key = keys.find((k) => matches(k, element, i));
       if (!key) return;
-      const projected = projectFields(element, key.set);
-      out.push(key.by === 'key' && isPlainObject(projected) ? { ...key.fields, ...projected } : projected);
+      // A keyed element keeps its key fields, owned or not: they are what finds it again.
+      out.push(projectFields(element, key.by === 'key' ? withKeyFields(key.set, key.fields) : key.set));
     });
     return out;
   }
   if (isPlainObject(value)) {
+    // Built by adding fields in the set's order, never by spreading, so that objects of one kind share
+    // their V8 hidden classes.
     const out: Record<string, unknown> = {};
     for (const [k, sub] of Object.entries(set)) {
       if (!k.startsWith('f:')) continue;

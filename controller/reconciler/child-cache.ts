@@ -25,15 +25,26 @@ function readStatus(obj: KubeObject): Record<string, unknown> | undefined {
   return undefined;
 }
 
-/** The metadata kept whoever set it: prune selects by labels, the conflict check reads the controller reference. */
-const IDENTITY = ['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'labels', 'ownerReferences', 'deletionTimestamp'] as const;
-
-/** `obj` reduced to what reconcile reads of a child: its identity, the fields we applied, and some status. */
+/**
+ * `obj` reduced to what reconcile reads of a child: its identity, the fields we applied, and some status.
+ * Built field by field in a fixed order rather than by spreading: objects spread from differently shaped
+ * sources get a hidden class each in V8 (~200 bytes per object, more than the fields they hold).
+ */
 export function slimChild(obj: KubeObject): KubeObject {
   const applied = fieldsAppliedBy(obj.metadata.managedFields, FIELD_MANAGER);
   const owned = (applied ? projectFields(obj, applied) : {}) as Record<string, any>;
-  const metadata: Record<string, unknown> = { ...owned.metadata };
-  for (const k of IDENTITY) if (obj.metadata[k] !== undefined) metadata[k] = obj.metadata[k];
+  const m = obj.metadata;
+  const slim: Record<string, any> = {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    // The metadata kept whoever set it: prune selects by labels, the conflict check reads the controller reference.
+    metadata: {
+      name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, generation: m.generation,
+      labels: m.labels, annotations: owned.metadata?.annotations, ownerReferences: m.ownerReferences, deletionTimestamp: m.deletionTimestamp,
+    },
+  };
+  for (const k of Object.keys(owned)) if (!(k in slim)) slim[k] = owned[k];
   const status = readStatus(obj);
-  return { ...owned, apiVersion: obj.apiVersion, kind: obj.kind, metadata: metadata as KubeObject['metadata'], ...(status ? { status } : {}) };
+  if (status) slim.status = status;
+  return slim as KubeObject;
 }

@@ -1,5 +1,5 @@
 /**
- * What the children's caches keep of a live object: the fields our field manager applied (read from its
+ * What the informer caches keep of a live object. Of a child: the fields our field manager applied (read from its
  * managedFields), the identity, and the status reconcile reads; and that what render produces still
  * compares as applied against that.
  */
@@ -7,6 +7,7 @@ import { describe, expect, test } from '@jest/globals';
 import { FieldSet, fieldsAppliedBy, projectFields, unionFields } from '../../controller/kube/managed-fields.js';
 import { isSubset, withOwnership } from '../../controller/reconciler/apply.js';
 import { slimChild } from '../../controller/reconciler/child-cache.js';
+import { LAST_APPLIED_ANNOTATION, withoutBookkeeping } from '../../controller/kube/informer.js';
 import { KubeObject } from '../../manifests/api.js';
 import { render } from '../../manifests/render.js';
 import { liveDeployment, liveHttpRoute } from '../data/live-children.js';
@@ -133,5 +134,22 @@ describe('slimChild', () => {
       conditions: [liveHttpRoute.status.parents[0].conditions[0]],
     }]);
     expect(slim.metadata.managedFields).toBeUndefined();
+  });
+});
+
+describe('withoutBookkeeping', () => {
+  test("drops managedFields and kubectl's last-applied copy, and keeps every other annotation", () => {
+    const cr = {
+      apiVersion: 'agentway.dev/v1alpha1', kind: 'Agent',
+      metadata: {
+        name: 'a', managedFields: [{ manager: 'kubectl' }],
+        annotations: { [LAST_APPLIED_ANNOTATION]: '{"spec":{}}', 'agentway.dev/discover-at': '1' },
+      },
+      spec: { image: 'x' },
+    };
+    expect(withoutBookkeeping(cr)).toEqual({
+      apiVersion: 'agentway.dev/v1alpha1', kind: 'Agent', metadata: { name: 'a', annotations: { 'agentway.dev/discover-at': '1' } }, spec: { image: 'x' },
+    });
+    expect(withoutBookkeeping({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'b', annotations: { [LAST_APPLIED_ANNOTATION]: '{}' } } })).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'b' } });
   });
 });

@@ -6,8 +6,31 @@ import { LABELS, MANAGED_BY } from './names.js';
 export const selectorOf = (component: string) => ({ [LABELS.name]: 'agentway', [LABELS.component]: component });
 export const labelsOf = (component: string) => ({ ...selectorOf(component), [LABELS.managedBy]: MANAGED_BY });
 
-/** Node flags every installed agentway container runs with (its `NODE_OPTIONS`): a heap limit below its memory limit. */
-export const INSTALLED_NODE_OPTIONS = '--max-old-space-size=320';
+/** Memory limit (MiB) of an installed agentway container, unless its Deployment is given another. */
+export const INSTALLED_MEMORY_LIMIT_MIB = 512;
+
+/**
+ * What a node process of ours holds outside V8's old space, MiB: loaded code and its compiled form (from 40 to
+ * ~150 MiB RSS before it holds anything, most of it `@kubernetes/client-node`, cdk8s and the generated
+ * Kubernetes types), the young generation (up to 48 MiB), buffers.
+ */
+const NON_HEAP_MIB = 192;
+
+/**
+ * The V8 old-space limit for a container memory limit: without one, V8 grows its heap towards its own
+ * default (a quarter of the node's memory or more) and the container is killed before it collects.
+ */
+export function heapLimitMiB(memoryLimitMiB: number): number {
+  return Math.max(64, memoryLimitMiB - NON_HEAP_MIB);
+}
+
+/** The `NODE_OPTIONS` of a container with this memory limit. */
+export function nodeOptionsFor(memoryLimitMiB: number): string {
+  return `--max-old-space-size=${heapLimitMiB(memoryLimitMiB)}`;
+}
+
+/** Node flags an installed agentway container runs with by default (its `NODE_OPTIONS`). */
+export const INSTALLED_NODE_OPTIONS = nodeOptionsFor(INSTALLED_MEMORY_LIMIT_MIB);
 
 export interface ServerDeploymentProps {
   readonly namespace: string;
@@ -19,12 +42,18 @@ export interface ServerDeploymentProps {
   readonly ports: k8s.ContainerPort[];
   readonly liveness: k8s.Probe;
   readonly readiness: k8s.Probe;
+  /**
+   * Memory limit of the container, MiB; its V8 heap limit follows from it.
+   * @default INSTALLED_MEMORY_LIMIT_MIB
+   */
+  readonly memoryLimitMiB?: number;
 }
 
 /** A Deployment of the agentway image itself, locked down: non-root, read-only root FS, no capabilities. */
 export class ServerDeployment extends Construct {
   public constructor(scope: Construct, id: string, props: ServerDeploymentProps) {
     super(scope, id);
+    const memoryLimitMiB = props.memoryLimitMiB ?? INSTALLED_MEMORY_LIMIT_MIB;
     new k8s.KubeDeployment(this, 'deployment', {
       metadata: { name: props.name, namespace: props.namespace, labels: labelsOf(props.component) },
       spec: {
@@ -43,14 +72,14 @@ export class ServerDeployment extends Construct {
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 // V8 would otherwise grow the heap towards its default limit, far past the memory limit below.
-                { name: 'NODE_OPTIONS', value: INSTALLED_NODE_OPTIONS },
+                { name: 'NODE_OPTIONS', value: nodeOptionsFor(memoryLimitMiB) },
               ],
               ports: props.ports,
               livenessProbe: props.liveness,
               readinessProbe: props.readiness,
               resources: {
                 requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('128Mi') },
-                limits: { memory: k8s.Quantity.fromString('512Mi') },
+                limits: { memory: k8s.Quantity.fromString(`${memoryLimitMiB}Mi`) },
               },
               securityContext: {
                 allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true,

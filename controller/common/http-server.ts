@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { AddressInfo } from 'node:net';
+import { Duplex } from 'node:stream';
 import { Logger } from 'pino';
 
 export interface ListenOptions {
@@ -51,6 +52,61 @@ export function guarded(handler: (req: http.IncomingMessage, res: http.ServerRes
   };
 }
 
+// Node's own answers to a client error, which a 'clientError' listener replaces.
+const ERROR_ANSWERS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Payload Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+/** What Node does with a client error: answer it if no response has begun on the socket, then close it. */
+function refuse(socket: Duplex, code: string | undefined): void {
+  const inFlight = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (socket.writable && (!inFlight || !inFlight.headersSent)) {
+    socket.write(`HTTP/1.1 ${(code && ERROR_ANSWERS[code]) ?? '400 Bad Request'}\r\nConnection: close\r\n\r\n`);
+  }
+  socket.destroy();
+}
+
+/** The state Node's HTTP parser keeps for the request a connection is receiving. */
+interface RequestProgress {
+  /** Milliseconds since the request's first byte (or, before the first request, since the connection opened); 0 between requests. */
+  duration(): number;
+  headersCompleted(): boolean;
+}
+
+function progressOf(socket: Duplex): RequestProgress | undefined {
+  const parser = (socket as { parser?: Partial<RequestProgress> }).parser;
+  return typeof parser?.duration === 'function' && typeof parser.headersCompleted === 'function' ? parser as RequestProgress : undefined;
+}
+
+/**
+ * Node enforces headersTimeout and requestTimeout with a periodic sweep over the connections its parser
+ * lists as receiving a request, and answers each one the sweep reports with 408 and closes it. Under
+ * keep-alive load that sweep has reported connections that were between requests, or whose request had
+ * only just begun, and a 408 there fails a client that did nothing wrong. So each report is checked against
+ * the connection's own parser: a request still incomplete past its limit is cut off as before; a connection
+ * between requests is left to keepAliveTimeout; a request younger than its limit is checked again when it
+ * would reach it (the sweep no longer watches it).
+ */
+function onRequestTimeoutReport(server: http.Server, socket: Duplex): void {
+  const progress = progressOf(socket);
+  if (!progress) return refuse(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
+  const elapsed = progress.duration();
+  if (elapsed === 0) return;
+  const limit = progress.headersCompleted() ? server.requestTimeout : server.headersTimeout;
+  if (limit > 0 && elapsed < limit) {
+    setTimeout(() => {
+      if (socket.destroyed || progressOf(socket) !== progress) return;
+      // A request that began after the report is younger than its limit: only the reported one is cut off.
+      const overdue = progress.duration() >= (progress.headersCompleted() ? server.requestTimeout : server.headersTimeout);
+      if (overdue) refuse(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
+    }, limit - elapsed + 1).unref();
+    return;
+  }
+  refuse(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
+}
+
 /** Creates the server, binds it and resolves once it listens; the bound port is `server.address().port`. */
 export async function listen(handler: http.RequestListener, opts: ListenOptions): Promise<http.Server> {
   const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_TIMEOUTS.requestMs;
@@ -61,6 +117,10 @@ export async function listen(handler: http.RequestListener, opts: ListenOptions)
     // The two timeouts above are enforced by a sweep this often (Node's default: every 30 s).
     connectionsCheckingInterval: 1000,
   }, guarded(handler, opts.log));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') onRequestTimeoutReport(server, socket);
+    else refuse(socket, err.code);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => { server.off('error', reject); resolve(); });

@@ -5,12 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pool, request as undiciRequest } from 'undici';
 import { PORTS } from '../../manifests/defaults.js';
+import { boundPort, listen } from '../common/http-server.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { AdminApi } from './admin.js';
 import { objectKey } from '../kube/resources.js';
@@ -205,13 +205,17 @@ export class Router {
     if (this.sources.keyIndex().anonymous) {
       this.opts.log.warn('no ModelAccess exists: requests need no key and are treated as class internal');
     }
-    this.server = http.createServer({ noDelay: true, headersTimeout: 20_000, requestTimeout: 60_000, keepAliveTimeout: 65_000 }, (req, res) => this.handle(req, res));
-    await this.listen(this.server, this.opts.port ?? PORTS.router);
-    this.port = (this.server.address() as AddressInfo).port;
+    const host = this.opts.host ?? '0.0.0.0';
+    const log = this.opts.log;
+    this.server = await listen((req, res) => this.handle(req, res), {
+      host, port: this.opts.port ?? PORTS.router, log, headersTimeoutMs: 20_000, requestTimeoutMs: 60_000, keepAliveTimeoutMs: 65_000,
+    });
+    this.port = boundPort(this.server);
     if (this.opts.metricsPort !== undefined) {
-      this.metricsServer = http.createServer({ headersTimeout: 10_000, requestTimeout: 10_000 }, (req, res) => this.handleMetrics(req, res));
-      await this.listen(this.metricsServer, this.opts.metricsPort);
-      this.metricsPort = (this.metricsServer.address() as AddressInfo).port;
+      this.metricsServer = await listen((req, res) => this.handleMetrics(req, res), {
+        host, port: this.opts.metricsPort, log, headersTimeoutMs: 10_000, requestTimeoutMs: 10_000,
+      });
+      this.metricsPort = boundPort(this.metricsServer);
     }
     if (this.opts.adminTokenSecret !== undefined) {
       const admin = new AdminApi({
@@ -220,19 +224,13 @@ export class Router {
       });
       this.admin = admin;
       await admin.start();
-      this.adminServer = http.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => admin.handle(req, res));
-      await this.listen(this.adminServer, this.opts.adminPort ?? PORTS.routerAdmin);
-      this.adminPort = (this.adminServer.address() as AddressInfo).port;
+      this.adminServer = await listen((req, res) => admin.handle(req, res), {
+        host, port: this.opts.adminPort ?? PORTS.routerAdmin, log, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000,
+      });
+      this.adminPort = boundPort(this.adminServer);
     } else {
       this.opts.log.info('admin API off: no --admin-token-secret given');
     }
-  }
-
-  private listen(server: http.Server, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, this.opts.host ?? '0.0.0.0', () => { server.off('error', reject); resolve(); });
-    });
   }
 
   public async stop(): Promise<void> {

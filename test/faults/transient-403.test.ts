@@ -1,8 +1,8 @@
 /**
  * The controller runs as its ServiceAccount with the installed RBAC; its ClusterRoleBinding is removed for a
  * while (every request is refused with 403) and restored. CRs created and changed meanwhile converge once
- * access is back (those whose apply was refused with the next resync), and a controller then writes nothing
- * to CRs that did not change.
+ * access is back, through the per-key retry with backoff that a 403 gets (the periodic resync is pushed past
+ * the end of the test), and a controller then writes nothing to CRs that did not change.
  */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { KubeClient } from '../../controller/kube/kube-client.js';
@@ -35,9 +35,13 @@ test('a transient 403 on every request: CRs created and changed meanwhile conver
   const kc = kubeConfigWithToken(await serviceAccountToken(kube, ns, CONTROLLER_NAME));
   const sa = new KubeClient(kc);
   await eventually(() => sa.request('GET', `/apis/agentway.dev/v1alpha1/namespaces/${ns}/agents`), { timeoutMs: FAULT_TIMEOUT });
-  // A 403 from an apply is reported on the CR (ApplyFailed) and not retried: a person must act. What brings
-  // such a CR back once access returns is the periodic resync (600 s by default), shortened here.
-  controller = await startController(ns, { kubeConfig: kc, resyncMs: 5000 });
+  // Nothing but the 403 retry may bring a refused CR back: the periodic resync comes after the test's end.
+  controller = await startController(ns, { kubeConfig: kc, resyncMs: FAULT_TIMEOUT * 10 });
+  const running = controller;
+  const retries = async () => {
+    const text = await running.manager.metrics.registry.getSingleMetricAsString('workqueue_retries_total');
+    return [...text.matchAll(/^workqueue_retries_total\{[^}]*\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  };
 
   const before = stormCrs(20, 'a');
   await Promise.all(before.map((cr) => createCr(kube, ns, cr)));
@@ -51,6 +55,9 @@ test('a transient 403 on every request: CRs created and changed meanwhile conver
   await Promise.all(during.map((cr) => createCr(kube, ns, cr)));
   await Promise.all(before.filter((_, i) => i % 2 === 0).map((cr) => scaleCr(kube, ns, cr, 3)));
   await new Promise((r) => setTimeout(r, 3000));
+  const retriedBefore = await retries();
+  // Refused keys keep coming back on their own while access is still gone.
+  await eventually(async () => expect(await retries()).toBeGreaterThan(retriedBefore), { timeoutMs: FAULT_TIMEOUT });
 
   // Access comes back.
   clusterObjects = await applyInstallRbac(kube, ns);

@@ -4,13 +4,11 @@
  * has converged (observedGeneration == generation, its Deployment as its spec says), and afterwards an
  * unchanged CR gets no write.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { ApiError, KubeClient } from '../../controller/kube/kube-client.js';
+import { CliProcess, startCli } from '../env/cli-process.js';
 import { Obj, pathOf } from '../env/objects.js';
 
 export const FAULT_TIMEOUT = 120_000;
-const ROOT = process.cwd();
 
 export interface StormCr {
   readonly kind: 'Agent' | 'MCPServer';
@@ -120,42 +118,28 @@ export async function versions(kube: KubeClient, ns: string): Promise<Record<str
 
 /** The controller as its own process (`agentway controller`), on one namespace, without leader election. */
 export class ControllerProcess {
-  private child?: ChildProcess;
-  public readonly log: string[] = [];
+  private process?: CliProcess;
   public metricsPort = 0;
 
   public constructor(private readonly kubeconfig: string, private readonly namespace: string, private readonly extraArgs: string[] = []) {}
 
+  /** Its log lines so far. */
+  public get log(): readonly string[] {
+    return this.process?.log ?? [];
+  }
+
   /** Starts it; resolves once it has said it started. */
-  public start(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx',
-      path.join(ROOT, 'controller/cli.ts'), 'controller', '--kubeconfig', this.kubeconfig, '--namespace', this.namespace,
+  public async start(): Promise<void> {
+    this.process = await startCli(['controller', '--kubeconfig', this.kubeconfig, '--namespace', this.namespace,
       '--no-leader-elect', '--host', '127.0.0.1', '--metrics-port', '0', '--probe-port', '0',
       '--gateway-namespace', this.namespace, '--route-server-namespace', this.namespace, ...this.extraArgs,
-    ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
-    this.child = child;
-    return new Promise((resolve, reject) => {
-      let pending = '';
-      child.stderr!.on('data', (chunk: Buffer) => {
-        pending += chunk.toString('utf8');
-        const lines = pending.split('\n');
-        pending = lines.pop()!;
-        for (const line of lines) {
-          this.log.push(line);
-          if (line.includes('"controller started"')) { this.metricsPort = JSON.parse(line).metricsPort; resolve(); }
-        }
-      });
-      child.once('exit', (code, signal) => reject(new Error(`controller exited (${code ?? signal}) before it started:\n${this.log.slice(-20).join('\n')}`)));
-    });
+    ], { startedMessage: 'controller started' });
+    this.metricsPort = this.process.started.metricsPort;
   }
 
   /** Ends it with `signal` and waits until it is gone. */
   public async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    await exited;
+    await this.process?.stop(signal);
   }
 
   /** Sums of its counters: reconciles done and objects written. */

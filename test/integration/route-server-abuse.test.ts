@@ -4,7 +4,6 @@
  * that runs as its own ServiceAccount. An abuse corpus (test/data/route-server-abuse.json) is thrown at it,
  * and it must answer each request as the corpus says and live on; it must read no Secret but its pools'.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { ApiError, KubeClient } from '../../controller/kube/kube-client.js';
 import { INVALID_CLIENT_ID } from '../../controller/route-server/api-keys.js';
 import { CONTROLLER_NAME, ROUTE_SERVER_NAME } from '../../manifests/defaults.js';
+import { CliProcess, startCli } from '../env/cli-process.js';
 import { TestController, startController, testClient } from '../env/controller.js';
 import { applyInstallRbac, kubeConfigWithToken, serviceAccountToken, writeKubeconfigWithToken } from '../env/install-rbac.js';
 import { deleteNamespace, eventually, newNamespace } from '../env/kube.js';
@@ -39,33 +39,18 @@ let ns: string;
 let clusterObjects: string[] = [];
 let controller: TestController;
 let routeServerSa: KubeClient;
-let child: ChildProcess;
+let routeServer: CliProcess;
 let port = 0;
 let tmp: string;
-const childLog: string[] = [];
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const status = (p: Promise<unknown>) => p.then(() => 200, (err) => (err instanceof ApiError ? err.status : String(err)));
 
-/** Starts `agentway route-server` with the ServiceAccount's kubeconfig; resolves with its port once it serves. */
-function startRouteServer(kubeconfig: string): Promise<number> {
-  child = spawn(process.execPath, ['--import', 'tsx',
-    path.join(ROOT, 'controller/cli.ts'), 'route-server', '--kubeconfig', kubeconfig, '--namespace', ns,
+/** Starts `agentway route-server` with the ServiceAccount's kubeconfig; resolves once it serves. */
+function startRouteServer(kubeconfig: string): Promise<CliProcess> {
+  return startCli(['route-server', '--kubeconfig', kubeconfig, '--namespace', ns,
     '--host', '127.0.0.1', '--port', '0', '--headers-timeout', '1', '--request-timeout', '2', '--reap-interval', '3600',
-  ], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let pending = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop()!;
-      for (const line of lines) {
-        childLog.push(line);
-        if (line.includes('route server started')) resolve(JSON.parse(line).port);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`route server exited (${code}) before it served:\n${childLog.join('\n')}`)));
-  });
+  ], { startedMessage: 'route server started' });
 }
 
 beforeAll(async () => {
@@ -99,16 +84,13 @@ beforeAll(async () => {
   await eventually(() => routeServerSa.request('GET', `/api/v1/namespaces/${ns}/secrets/sandbox-keys`), { timeoutMs: T });
   const kubeconfig = path.join(tmp, 'route-server.kubeconfig');
   writeKubeconfigWithToken(kubeconfig, token);
-  port = await startRouteServer(kubeconfig);
+  routeServer = await startRouteServer(kubeconfig);
+  port = routeServer.started.port;
 }, T * 2);
 
 afterAll(async () => {
-  if (process.env.AGENTWAY_TEST_LOG_LEVEL) process.stderr.write(`route server log:\n${childLog.join('\n')}\n`);
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  if (process.env.AGENTWAY_TEST_LOG_LEVEL) process.stderr.write(`route server log:\n${routeServer?.log.join('\n')}\n`);
+  await routeServer?.stop();
   await controller?.stop();
   routeServerSa?.close();
   for (const p of clusterObjects) await kube.request('DELETE', p).catch(ignoreNotFound);
@@ -155,8 +137,7 @@ function exchange(bytes: Buffer): Promise<{ status: number; text: string }> {
 
 describe('the route server process, as its own ServiceAccount', () => {
   test('binds the address it is given', () => {
-    const started = childLog.map((l) => JSON.parse(l)).find((l) => l.msg === 'route server started');
-    expect(started).toMatchObject({ address: '127.0.0.1', port });
+    expect(routeServer.started).toMatchObject({ address: '127.0.0.1', port });
   });
 
   test('reads the key Secret of its pools, and no other Secret', async () => {
@@ -177,7 +158,7 @@ describe('the route server process, as its own ServiceAccount', () => {
       if (got !== c.status) wrong.push({ name: c.name, want: c.status, got });
     }
     expect(wrong).toEqual([]);
-    expect(child.exitCode).toBeNull();
+    expect(routeServer.child.exitCode).toBeNull();
     expect((await exchange(wire({ name: 'health', target: '/healthz', status: 200 }))).status).toBe(200);
     const fresh = await exchange(wire({ name: 'valid', target: '/api/route', headers: { 'X-Forwarded-Uri': `/api/v1/${KEY}/instance/after-abuse/` }, status: 202 }));
     expect(fresh.status).toBe(202);
@@ -186,7 +167,7 @@ describe('the route server process, as its own ServiceAccount', () => {
   test('a client that does not finish its headers in time is answered 408 and cut off', async () => {
     const { status: got } = await exchange(Buffer.from('GET /healthz HTTP/1.1\r\nHost: route-server\r\nX-Slow: 1\r\n'));
     expect(got).toBe(408);
-    expect(child.exitCode).toBeNull();
+    expect(routeServer.child.exitCode).toBeNull();
   }, T);
 
   test('a client id in the keys Secret that is not a DNS label is refused, with an Event on the pool', async () => {

@@ -1,8 +1,9 @@
 /** `agentway router` as a process: flags, start-up log, probes and the OpenAI API on the ports it was given. */
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { CliProcess, startCli } from '../env/cli-process.js';
 import { Scenarios } from '../env/controller.js';
 import { KUBECONFIG_ENV, eventually } from '../env/kube.js';
 
@@ -11,8 +12,7 @@ const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const CLI = path.join(ROOT, 'controller', 'cli.ts');
 const scenarios = new Scenarios();
 let ns: string;
-let child: ChildProcess | undefined;
-let stderr = '';
+let router: CliProcess | undefined;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,31 +24,22 @@ function freePort(): Promise<number> {
 
 beforeAll(async () => { ns = await scenarios.namespace('router-cli'); });
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child!.once('exit', r));
-  }
+  await router?.stop();
   await scenarios.deleteNamespaces();
 });
 
 test('runs on the given ports, says the admin API is off, answers probes and /v1/models, stops on SIGTERM', async () => {
   const [port, metricsPort] = [await freePort(), await freePort()];
-  child = spawn(TSX, [CLI, 'router', '--kubeconfig', process.env[KUBECONFIG_ENV]!, '--namespace', ns, '--host', '127.0.0.1',
-    '--port', String(port), '--metrics-port', String(metricsPort)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
+  router = await startCli(['router', '--kubeconfig', process.env[KUBECONFIG_ENV]!, '--namespace', ns, '--host', '127.0.0.1',
+    '--port', String(port), '--metrics-port', String(metricsPort)], { startedMessage: 'model router started' });
+  expect(router.started).toMatchObject({ port, metricsPort, adminPort: 'off' });
+  expect(router.log.join('\n')).toContain('admin API off');
   await eventually(async () => expect((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status).toBe(200), { timeoutMs: 60_000 });
   const models = await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json();
   expect(models).toEqual({ object: 'list', data: [] });
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   expect(metrics).toContain('agentway_router_requests_total');
-  // The log reaches this process through a pipe, possibly after the probe answered.
-  await eventually(() => {
-    expect(stderr).toContain('admin API off');
-    expect(stderr).toContain('model router started');
-  });
-  const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
-  child.kill('SIGTERM');
-  expect(await exited).toBe(0);
+  expect(await router.stop()).toBe(0);
 }, 90_000);
 
 test('a malformed --admin-token-secret is refused with a message and a non-zero exit', async () => {

@@ -82,12 +82,12 @@ export interface Resources {
   /** Accelerators per replica. */
   readonly gpu?: number;
   /** Extended resource name of the accelerator. */
-  readonly gpuResource?: string;
+  readonly gpuResource: string;
 }
 
 export interface Pool {
   readonly name: string;
-  readonly replicas?: number;
+  readonly replicas: number;
   readonly resources?: Resources;
   readonly nodeSelector?: Readonly<Record<string, string>>;
   readonly tolerations?: readonly Toleration[];

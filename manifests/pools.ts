@@ -41,7 +41,7 @@ export function resolvePools(spec: Omit<WorkloadSpec, 'image'>): { pools: readon
     explicit: true,
     pools: spec.pools.map((p) => ({
       name: p.name,
-      replicas: p.replicas ?? 1,
+      replicas: p.replicas,
       resources: p.resources ?? spec.resources,
       nodeSelector: p.nodeSelector ?? spec.nodeSelector,
       tolerations: p.tolerations ?? spec.tolerations,

@@ -51,12 +51,31 @@ const REQUIRED: Record<string, { schema: Schema; required: string[] }> = {
   ModelAccess: { schema: modelAccessSchema(), required: requiredOf<Api.ModelAccessSpec>()({ apiKeys: 1, dataClass: 1 }) },
 };
 
+const specOf = (schema: Schema): Schema => (schema as { properties: { spec: Schema } }).properties.spec;
+const field = (schema: Schema, ...names: string[]): Schema =>
+  names.reduce((s, n) => (n === '[]' ? (s as { items: Schema }).items : (s as { properties: Record<string, Schema> }).properties[n]), schema);
+const agentSpec = () => specOf(openApiSchema('Agent'));
+const modelApiSpec = () => specOf(openApiSchema('ModelAPI'));
+
+/** The same, for the objects inside a spec. */
+const NESTED: Record<string, { at: () => Schema; required: string[] }> = {
+  Pool: { at: () => field(agentSpec(), 'pools', '[]'), required: requiredOf<Api.Pool>()({ name: 1, replicas: 1 }) },
+  Resources: { at: () => field(agentSpec(), 'resources'), required: requiredOf<Api.Resources>()({ gpuResource: 1 }) },
+  Toleration: { at: () => field(agentSpec(), 'tolerations', '[]'), required: requiredOf<Api.Toleration>()({}) },
+  EnvVar: { at: () => field(agentSpec(), 'env', '[]'), required: requiredOf<Api.EnvVar>()({ name: 1 }) },
+  Capacity: { at: () => field(agentSpec(), 'capacity'), required: requiredOf<Api.Capacity>()({ source: 1, path: 1, metric: 1, intervalSeconds: 1 }) },
+  GatewayRoute: { at: () => field(agentSpec(), 'gatewayRoute'), required: requiredOf<Api.GatewayRoute>()({ enabled: 1 }) },
+  ModelProvider: { at: () => field(modelApiSpec(), 'provider'), required: requiredOf<Api.ModelProvider>()({ type: 1, url: 1 }) },
+  ModelBackend: { at: () => field(modelApiSpec(), 'backend'), required: requiredOf<Api.ModelBackend>()({ selector: 1, port: 1 }) },
+  Pricing: { at: () => field(modelApiSpec(), 'pricing'), required: requiredOf<Api.Pricing>()({}) },
+  ModelRouteTarget: { at: () => field(specOf(modelRouteSchema()), 'targets', '[]'), required: requiredOf<Api.ModelRouteTarget>()({}) },
+};
+
 /** Fields of an object schema that a CR read back always has: required ones and defaulted ones. */
 function alwaysPresent(schema: Schema): string[] {
   const s = schema as { required?: string[]; properties: Record<string, { default?: unknown }> };
   return Object.keys(s.properties).filter((k) => s.required?.includes(k) || s.properties[k].default !== undefined).sort();
 }
-const specOf = (schema: Schema): Schema => (schema as { properties: { spec: Schema } }).properties.spec;
 
 describe('hand-written API types', () => {
   test('agree with the generated ones', () => {
@@ -82,9 +101,7 @@ describe('hand-written API types', () => {
     expect([...required].sort()).toEqual(alwaysPresent(specOf(schema)));
   });
 
-  test('capacity and gatewayRoute: every field is defaulted, so every field is required', () => {
-    const agent = specOf(openApiSchema('Agent')) as { properties: Record<string, Schema> };
-    expect(requiredOf<Api.Capacity>()({ source: 1, path: 1, metric: 1, intervalSeconds: 1 }).sort()).toEqual(alwaysPresent(agent.properties.capacity));
-    expect(requiredOf<Api.GatewayRoute>()({ enabled: 1 })).toEqual(alwaysPresent(agent.properties.gatewayRoute));
+  test.each(Object.entries(NESTED))('%s: a field is required exactly when the schema requires or defaults it', (_name, { at, required }) => {
+    expect([...required].sort()).toEqual(alwaysPresent(at()));
   });
 });

@@ -3,7 +3,7 @@
  */
 import { renderConfig } from '../../manifests/config.js';
 import { render } from '../../manifests/render.js';
-import { SHARED_FILE, formatSynthError, synthesize } from '../../manifests/synth.js';
+import { SHARED_FILE, formatSynthError, synthesize, toYaml } from '../../manifests/synth.js';
 import {
   Json, agent, clientInstance, clientPool, exampleDocuments, mcpServer, modelApi, objectsInYaml, sources, testEnv,
   withoutNamespace,
@@ -143,5 +143,25 @@ describe('formatSynthError', () => {
 
   test('an error about the whole document says (document)', () => {
     expect(formatSynthError({ source: 'a.yaml', object: 'Agnet/x', path: '', message: 'must be an object' })).toBe('a.yaml: Agnet/x: (document): must be an object');
+  });
+});
+
+describe('YAML that YAML 1.1 readers (kubectl, Argo CD) read back as written', () => {
+  // Every string of up to three characters from those that make numbers, times, booleans and nulls.
+  const alphabet = [...'0123456789_.-+:xobeEn~'];
+  const short = [''];
+  for (let n = 0; n < 3; n++) short.push(...short.filter((s) => s.length === n).flatMap((s) => alphabet.map((c) => s + c)));
+  const corpus = [
+    ...short.filter((s) => s !== ''),
+    '1_000', '0x_1F', '-_1', '_', '1_', '-1_000.5', '0b1_0', '.5_0', '1_0e3', '10:30', '190:20:30', '0777', '1e5', '.inf', '.NaN',
+    'yes', 'No', 'on', 'OFF', 'y', 'n', 'null', 'Null', '~', '2024-01-01', '2024-01-01T10:00:00Z', '<<', '=',
+  ];
+
+  test.each([['1.1'], ['1.2']] as const)('every string of the corpus is read back as that string by a YAML %s parser', async (version) => {
+    const { parse } = await import('yaml');
+    const doc = Object.fromEntries(corpus.map((s, i) => [`k${i}`, s]));
+    const back = parse(toYaml([doc]), { version });
+    const changed = corpus.filter((s, i) => back[`k${i}`] !== s);
+    expect(changed).toEqual([]);
   });
 });

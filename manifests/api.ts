@@ -203,6 +203,8 @@ export interface ModelAccess {
   readonly kind: 'ModelAccess';
   readonly metadata: ObjectMeta;
   readonly spec: ModelAccessSpec;
+  /** Ready: whether the router's read access to the key Secret is in place. */
+  readonly status?: Pick<ResourceStatus, 'observedGeneration' | 'conditions'>;
 }
 
 export const MODEL_ACCESS_INFO = { kind: 'ModelAccess', plural: 'modelaccesses', singular: 'modelaccess', shortNames: ['maccess'] } as const;

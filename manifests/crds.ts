@@ -331,7 +331,10 @@ export function modelRouteCrd(): Record<string, any> {
   };
 }
 
-/** The ModelAccess schema: the clients of the model router. It renders nothing but read access to its Secret. */
+/**
+ * The ModelAccess schema: the clients of the model router. It renders nothing but read access to its Secret,
+ * and its status says whether that access is in place.
+ */
 export function modelAccessSchema(): Schema {
   return obj('ModelAccess of agentway.dev.', {
     apiVersion: { type: 'string' },
@@ -348,6 +351,13 @@ export function modelAccessSchema(): Schema {
         tokensPerMinute: int('Prompt plus completion tokens per minute; max_tokens is reserved up front.', { minimum: 1, maximum: 2000000000 }),
       }),
     }, ['apiKeys']),
+    status: obj('Observed state.', {
+      observedGeneration: { type: 'integer', format: 'int64', description: 'Generation last reconciled.' },
+      conditions: {
+        type: 'array', description: 'Ready: the router\'s read access to the key Secret is in place.', items: condition,
+        'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'],
+      },
+    }),
   }, ['spec']);
 }
 
@@ -365,12 +375,15 @@ export function modelAccessCrd(): Record<string, any> {
       versions: [{
         name: VERSION, served: true, storage: true,
         schema: { openAPIV3Schema: modelAccessSchema() },
+        subresources: { status: {} },
         additionalPrinterColumns: [
+          ready,
           { name: 'Class', type: 'string', jsonPath: '.spec.dataClass' },
           { name: 'Keys', type: 'string', jsonPath: '.spec.apiKeys.secretRef.name' },
           { name: 'RPM', type: 'integer', jsonPath: '.spec.limits.requestsPerMinute' },
           { name: 'TPM', type: 'integer', jsonPath: '.spec.limits.tokensPerMinute' },
           { name: 'Models', type: 'string', priority: 1, jsonPath: '.spec.models' },
+          { name: 'Reason', type: 'string', priority: 1, jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
           age,
         ],
       }],

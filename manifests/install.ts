@@ -40,6 +40,7 @@ export const CONTROLLER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: plurals.map((p) => `${p}/finalizers`), verbs: ['update'] },
   // A ModelAccess renders the router's read access to its key Secret, owned by the ModelAccess.
   { apiGroups: [GROUP], resources: ['modelaccesses'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: ['modelaccesses/status'], verbs: ['get', 'patch', 'update'] },
   { apiGroups: [GROUP], resources: ['modelaccesses/finalizers'], verbs: ['update'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: WRITE },
   { apiGroups: [''], resources: ['services'], verbs: WRITE },

@@ -259,20 +259,37 @@ function outcomeOf(writes: number, failure: Failure | undefined, deps: Deps, key
 
 /**
  * A ModelAccess: applies the Role and RoleBinding that let the model router read its key Secret, owned by
- * the ModelAccess so that they go with it. It has no status; an invalid one is logged and left alone (the
- * router refuses it the same way, without its keys every request is a 401).
+ * the ModelAccess so that they go with it, and reports on Ready whether that access is in place: an invalid
+ * spec (a missing or malformed spec.apiKeys.secretRef among others) or a refused apply is Ready=False with
+ * its reason. Whether the Secret exists is not checked: the controller never reads a Secret.
  */
 async function reconcileModelAccess(key: string, namespace: string, name: string, deps: Deps): Promise<Outcome> {
   const cr = deps.modelAccesses?.get(objectKey(namespace, name));
   if (!cr || cr.metadata.deletionTimestamp) return { writes: 0 };
   const { resource, errors } = validateModelAccess(cr);
   if (!resource) {
-    deps.log.warn({ modelAccess: objectKey(namespace, name), errors: errors.map((e) => `${e.path}: ${e.message}`) }, 'invalid ModelAccess: no key access rendered');
-    return { writes: 0 };
+    const message = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+    return accessStatus(cr, 0, { reason: Reasons.InvalidSpec, message, detail: message, retry: NO_RETRY, report: true }, '', deps);
   }
-  const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr));
+  const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr as never));
   const applied = await applyAndPrune(key, cr, objects, deps);
-  return outcomeOf(applied.writes, applied.failure, deps, key);
+  if (applied.failure && !applied.failure.report) return outcomeOf(applied.writes, applied.failure, deps, key);
+  return accessStatus(cr, applied.writes, applied.failure, resource.spec.apiKeys.secretRef.name, deps, applied);
+}
+
+/** The Ready condition of a ModelAccess, written if it changed; a failure that waiting can fix is retried too. */
+async function accessStatus(cr: KubeObject, writes: number, failure: Failure | undefined, secret: string, deps: Deps, applied?: Applied): Promise<Outcome> {
+  const ready = failure
+    ? failedCondition(failure, applied)
+    : condition('Ready', true, Reasons.Ready, `the model router may read Secret "${secret}"`);
+  const retry = failure?.retry.kind === 'backoff' ? { detail: failure.detail, maxDelayMs: failure.retry.maxDelayMs } : undefined;
+  if (failure && failure.retry.kind !== 'backoff') deps.log.warn({ modelAccess: objectKey(cr.metadata.namespace, cr.metadata.name), err: failure.detail }, 'ModelAccess not ready');
+  try {
+    return { writes: writes + await finish(deps, cr, [ready]), retry };
+  } catch (err) {
+    const f = failureOf(Reasons.StatusFailed, 'writing status', err);
+    return { writes, retry: retry ?? (f.retry.kind === 'backoff' ? { detail: f.detail, maxDelayMs: f.retry.maxDelayMs } : undefined) };
+  }
 }
 
 export async function reconcile(key: string, deps: Deps): Promise<Outcome> {

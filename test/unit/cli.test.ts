@@ -256,9 +256,9 @@ describe('agentway', () => {
     ]]);
   });
 
-  test('crds output has a spec schema for every kind and a status subresource for every kind but ModelRoute and ModelAccess', () => {
+  test('crds output has a spec schema for every kind and a status subresource for every kind but ModelRoute', () => {
     const docs: Json[] = objectsInYaml(runs.crds.stdout);
     expect(docs.map((d) => [d.spec.versions[0].subresources, d.spec.versions[0].schema.openAPIV3Schema.properties.spec.type]))
-      .toEqual([...Array(5).fill([{ status: {} }, 'object']), [undefined, 'object'], [undefined, 'object']]);
+      .toEqual([...Array(5).fill([{ status: {} }, 'object']), [undefined, 'object'], [{ status: {} }, 'object']]);
   });
 });

@@ -78,11 +78,17 @@ describe('ModelAccess', () => {
     expect(paths(validateModelAccess(access(spec)).errors)).toEqual(want);
   });
 
-  test('the CRD has printer columns for class, Secret and limits and no status', () => {
+  test('the CRD has a status subresource with Ready, and printer columns for readiness, class, Secret and limits', () => {
     const crd = crdObjects().find((c) => c.spec.names.kind === 'ModelAccess')!;
     expect(crd.metadata.name).toBe('modelaccesses.agentway.dev');
-    expect(crd.spec.versions[0].subresources).toBeUndefined();
-    expect(crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual(['Class', 'Keys', 'RPM', 'TPM', 'Models', 'Age']);
+    expect(crd.spec.versions[0].subresources).toEqual({ status: {} });
+    expect(Object.keys(crd.spec.versions[0].schema.openAPIV3Schema.properties.status.properties)).toEqual(['observedGeneration', 'conditions']);
+    expect(crd.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name)).toEqual(['Ready', 'Class', 'Keys', 'RPM', 'TPM', 'Models', 'Reason', 'Age']);
+  });
+
+  test('a ModelAccess read back with its status still validates', () => {
+    const withStatus = { ...access({}), status: { observedGeneration: 2, conditions: [{ type: 'Ready', status: 'True', reason: 'Ready', message: 'ok', observedGeneration: 2, lastTransitionTime: '2026-01-02T03:04:05Z' }] } };
+    expect(validateModelAccess(withStatus).errors).toEqual([]);
   });
 
   test('synth writes the ModelAccess, defaulted, and the router\'s read access to its key Secret', () => {

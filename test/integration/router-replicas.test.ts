@@ -3,11 +3,10 @@
  * one real Redis (DESIGN §9): concurrent requests spread over both never pass a token limit together, and an
  * answer cached by one replica is replayed, byte for byte and without calling the provider, by the other.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { KubeClient } from '../../controller/kube/kube-client.js';
+import { CliProcess, startCli } from '../env/cli-process.js';
 import { Scenarios, testClient } from '../env/controller.js';
 import { KUBECONFIG_ENV, eventually } from '../env/kube.js';
 import { TestObjects, pathOf } from '../env/objects.js';
@@ -16,14 +15,11 @@ import { FakeServer } from '../fakes/fake-server.js';
 import { startFakeOpenAI } from '../fakes/openai.js';
 
 const T = 90_000;
-const ROOT = process.cwd();
-const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-const CLI = path.join(ROOT, 'controller', 'cli.ts');
 const KEY = 'sk-replicas-0123456789';
 const LIMITED_KEY = 'sk-replicas-limited-4567';
 const PROVIDER_KEY = 'sk-openai-replicas-999';
 
-interface Replica { readonly child: ChildProcess; readonly base: string; readonly metrics: string; stdout: string; stderr: string }
+interface Replica { readonly process: CliProcess; readonly base: string }
 
 const scenarios = new Scenarios();
 let kube: KubeClient;
@@ -43,20 +39,11 @@ function freePort(): Promise<number> {
 
 async function startReplica(): Promise<Replica> {
   const [port, metricsPort] = [await freePort(), await freePort()];
-  const child = spawn(TSX, [CLI, 'router', '--kubeconfig', process.env[KUBECONFIG_ENV]!, '--namespace', ns, '--host', '127.0.0.1',
-    '--port', String(port), '--metrics-port', String(metricsPort), '--redis-url', redis.url], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'info' } });
-  const r: Replica = { child, base: `http://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}`, stdout: '', stderr: '' };
-  child.stdout!.on('data', (c: Buffer) => { r.stdout += c.toString(); });
-  child.stderr!.on('data', (c: Buffer) => { r.stderr += c.toString(); });
+  const cli = await startCli(['router', '--kubeconfig', process.env[KUBECONFIG_ENV]!, '--namespace', ns, '--host', '127.0.0.1',
+    '--port', String(port), '--metrics-port', String(metricsPort), '--redis-url', redis.url], { startedMessage: 'model router started' });
+  const r: Replica = { process: cli, base: `http://127.0.0.1:${port}` };
   replicas.push(r);
   return r;
-}
-
-async function stopReplica(r: Replica): Promise<void> {
-  if (r.child.exitCode !== null || r.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => r.child.once('exit', resolve));
-  r.child.kill('SIGTERM');
-  await exited;
 }
 
 interface Answer { readonly status: number; readonly headers: Headers; readonly text: string }
@@ -97,7 +84,7 @@ beforeAll(async () => {
 }, 3 * T);
 
 afterAll(async () => {
-  await Promise.all(replicas.map(stopReplica));
+  await Promise.all(replicas.map((r) => r.process.stop()));
   await openai?.close();
   await redis?.stop();
   await scenarios.deleteNamespaces();

@@ -60,20 +60,35 @@ export const AUDIT_FLUSH_MS = 50;
 export class AuditWriter {
   private readonly sink?: ReturnType<typeof pino.destination>;
   private readonly ownFile: boolean;
+  private readonly flusher?: NodeJS.Timeout;
+  /** Lines were written since the last flush. */
+  private held = false;
+  /** The file is open: until then a flush does nothing, so the lines stay held. */
+  private open = false;
 
   public constructor(path?: string, private readonly out?: NodeJS.WritableStream) {
     this.ownFile = path !== undefined;
     if (path || !out) {
-      this.sink = pino.destination({ dest: path ?? 1, sync: false, append: true, mode: 0o600, minLength: BATCH_BYTES, periodicFlush: AUDIT_FLUSH_MS });
+      this.sink = pino.destination({ dest: path ?? 1, sync: false, append: true, mode: 0o600, minLength: BATCH_BYTES });
+      this.sink.once('ready', () => { this.open = true; });
+      // Our own timer rather than sonic-boom's periodicFlush, which writes (nothing) even when no line waits.
+      this.flusher = setInterval(() => {
+        if (!this.held || !this.open) return;
+        this.held = false;
+        this.sink!.flush();
+      }, AUDIT_FLUSH_MS);
+      this.flusher.unref();
     }
   }
 
   public write(line: string): void {
-    if (this.sink) this.sink.write(line);
-    else this.out!.write(line);
+    if (!this.sink) { this.out!.write(line); return; }
+    this.sink.write(line);
+    this.held = true;
   }
 
   public async close(): Promise<void> {
+    if (this.flusher) clearInterval(this.flusher);
     if (!this.sink) return;
     try {
       this.sink.flushSync();

@@ -1,6 +1,7 @@
 /** The listener every agentway process uses: explicit timeouts and address, and no request that ends the process. */
 import http from 'node:http';
 import net from 'node:net';
+import { pino } from 'pino';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { boundPort, listen } from '../../controller/common/http-server.js';
 
@@ -85,7 +86,8 @@ describe('request timeouts on keep-alive connections', () => {
   }
 
   test('a connection reported overdue while it is between requests is not answered 408, and keeps serving', async () => {
-    const { s, accepted } = await served();
+    const logged: string[] = [];
+    const { s, accepted } = await served({ log: pino({ level: 'info' }, { write: (line: string) => { logged.push(line); } }) });
     const c = await rawClient(boundPort(s));
     c.socket.write(GET);
     await until('the first answer', () => answers(c.received()).length === 1);
@@ -93,6 +95,7 @@ describe('request timeouts on keep-alive connections', () => {
     c.socket.write(GET);
     await until('the second answer', () => answers(c.received()).length === 2);
     expect(answers(c.received())).toEqual([200, 200]);
+    expect(logged.map((l) => JSON.parse(l).msg)).toEqual(['request timeout reported for a connection that is not overdue: not cut off']);
     c.socket.destroy();
   });
 

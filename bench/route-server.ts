@@ -95,7 +95,7 @@ export const routeServer: Benchmark = {
       servers.push(bare);
       const rsPort = await freePort();
       const rs = startNode([...cpuProfArgs(ctx, 'route-server'), ...ctx.programs().cli, 'route-server', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--port', String(rsPort)],
-        path.join(dir, 'route-server.log'), { LOG_LEVEL: 'info' });
+        path.join(dir, 'route-server.log'), { LOG_LEVEL: 'warn' });
       servers.push(rs);
       await poll(async () => (await httpStatus(`http://127.0.0.1:${barePort}/`)) === 200 ? true : undefined, 20_000, 'the bare server');
       await poll(async () => {

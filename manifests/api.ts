@@ -47,7 +47,8 @@ export interface ObjectMeta {
   readonly annotations?: Readonly<Record<string, string>>;
   readonly creationTimestamp?: string;
   readonly deletionTimestamp?: string;
-  readonly ownerReferences?: readonly OwnerReference[];
+  /** A mutable list, as cdk8s's ApiObjectMetadata has it, so that a KubeObject is an ApiObject's props as it is. */
+  readonly ownerReferences?: OwnerReference[];
   /** Writable: an informer drops them from what it caches. */
   managedFields?: unknown[];
   readonly [key: string]: unknown;

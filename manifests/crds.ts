@@ -2,7 +2,7 @@
  * Our CustomResourceDefinitions, defined once. The same OpenAPI schemas serve the API server (as CRDs)
  * and the synth path (validated and defaulted with ajv in validate.ts), so both see identical defaults.
  */
-import { ALL_KINDS, DATA_CLASSES, GROUP, KINDS, Kind, MODEL_ACCESS_INFO, MODEL_ROUTE_INFO, PROVIDER_TYPES, VERSION } from './api.js';
+import { ALL_KINDS, DATA_CLASSES, GROUP, KINDS, Kind, KubeObject, MODEL_ACCESS_INFO, MODEL_ROUTE_INFO, PROVIDER_TYPES, VERSION } from './api.js';
 import { DEFAULT_WORKLOAD_PORT } from './defaults.js';
 
 export type Schema = Record<string, unknown>;
@@ -260,7 +260,7 @@ function printerColumns(kind: Kind): Schema[] {
 }
 
 /** The CustomResourceDefinition of one kind. */
-export function crdObject(kind: Kind): Record<string, any> {
+export function crdObject(kind: Kind): KubeObject {
   const info = KINDS[kind];
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -306,7 +306,7 @@ export function modelRouteSchema(): Schema {
 }
 
 /** The ModelRoute CustomResourceDefinition. */
-export function modelRouteCrd(): Record<string, any> {
+export function modelRouteCrd(): KubeObject {
   const info = MODEL_ROUTE_INFO;
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -362,7 +362,7 @@ export function modelAccessSchema(): Schema {
 }
 
 /** The ModelAccess CustomResourceDefinition. */
-export function modelAccessCrd(): Record<string, any> {
+export function modelAccessCrd(): KubeObject {
   const info = MODEL_ACCESS_INFO;
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
@@ -392,6 +392,6 @@ export function modelAccessCrd(): Record<string, any> {
 }
 
 /** All our CRDs, in a fixed order. */
-export function crdObjects(): Array<Record<string, any>> {
+export function crdObjects(): KubeObject[] {
   return [...ALL_KINDS.map(crdObject), modelRouteCrd(), modelAccessCrd()];
 }

@@ -90,7 +90,7 @@ export class TraefikClientRoutes extends Construct {
       apiVersion: 'traefik.io/v1alpha1', kind: 'Middleware',
       metadata: { name: middleware, namespace, labels: { ...props.labels } },
       spec: { forwardAuth: { address: `http://${name}.${namespace}.svc:${port}/api/route`, authResponseHeaders: [...POD_HEADERS] } },
-    } as never);
+    });
     new ApiObject(this, 'ingressroute', {
       apiVersion: 'traefik.io/v1alpha1', kind: 'IngressRoute',
       metadata: { name: 'agentway-clients', namespace, labels: { ...props.labels } },
@@ -102,6 +102,6 @@ export class TraefikClientRoutes extends Construct {
           services: [{ name, namespace, port }],
         }],
       },
-    } as never);
+    });
   }
 }

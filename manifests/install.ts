@@ -80,7 +80,7 @@ class ControllerInstall extends Construct {
     const meta = (name: string) => ({ name, namespace, labels: { ...labels } });
     new k8s.KubeNamespace(this, 'namespace', { metadata: { name: namespace, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'restricted' } } });
     // CRDs pass through as plain JSON: the typed L1 class would re-map the schema's x-kubernetes-* keys.
-    for (const crd of crdObjects()) new ApiObject(this, `crd-${crd.spec.names.plural}`, crd as never);
+    for (const crd of crdObjects()) new ApiObject(this, `crd-${crd.spec.names.plural}`, crd);
     new k8s.KubeServiceAccount(this, 'sa', { metadata: meta(CONTROLLER_NAME), automountServiceAccountToken: true });
     new k8s.KubeClusterRole(this, 'role', { metadata: { name: CONTROLLER_NAME, labels: { ...labels } }, rules: CONTROLLER_RULES });
     new k8s.KubeClusterRoleBinding(this, 'binding', {

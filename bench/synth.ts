@@ -27,10 +27,10 @@ export const synth: Benchmark = {
     for (const cr of crs) writeFileSync(path.join(input, `${cr.kind.toLowerCase()}-${cr.metadata.name}.yaml`), stringify(cr));
     ctx.log(`  ${crs.length} CR files in ${input}; programs run ${programs.mode}`);
 
-    const ours = (i: number, prof: boolean, flags: string[] = []) => {
+    const ours = (i: number, prof: boolean) => {
       const out = path.join(dir, `ours-${i}`);
       rmSync(out, { recursive: true, force: true });
-      return timeProcess(process.execPath, [...(prof ? cpuProfArgs(ctx, 'synth-agentway') : []), ...programs.cli, 'synth', ...flags, '-f', input, '-o', out], path.join(dir, 'ours.log'));
+      return timeProcess(process.execPath, [...(prof ? cpuProfArgs(ctx, 'synth-agentway') : []), ...programs.cli, 'synth', '-f', input, '-o', out], path.join(dir, 'ours.log'));
     };
     const naive = (i: number, prof: boolean) => {
       const out = path.join(dir, `naive-${i}`);
@@ -44,16 +44,14 @@ export const synth: Benchmark = {
     const a: number[] = [];
     const b: number[] = [];
     const s: number[] = [];
-    const one: number[] = [];
     for (let i = 1; i <= RUNS; i++) {
       a.push(await ours(i, i === RUNS));
       b.push(await naive(i, i === RUNS));
       s.push(await startup());
-      one.push(await ours(i, false, ['--threads', '1']));
     }
     const files = readdirSync(path.join(dir, `ours-${RUNS}`)).length;
     const naiveFiles = readdirSync(path.join(dir, `naive-${RUNS}`)).length;
-    ctx.log(`  agentway ${a.map((x) => x.toFixed(0)).join(', ')} ms (${files} files); on one thread ${one.map((x) => x.toFixed(0)).join(', ')} ms; naive ${b.map((x) => x.toFixed(0)).join(', ')} ms (${naiveFiles} files)`);
+    ctx.log(`  agentway ${a.map((x) => x.toFixed(0)).join(', ')} ms (${files} files); naive ${b.map((x) => x.toFixed(0)).join(', ')} ms (${naiveFiles} files)`);
 
     // Inside the process: parsing, rendering, and the YAML of the output.
     const docsStart = now();
@@ -68,7 +66,6 @@ export const synth: Benchmark = {
 
     const rows: Row[] = [
       row(`synth: agentway synth, ${COUNT.toLocaleString('en')} CRs, whole process`, median(a), 'ms', '≤ 0.2× naive', median(b)),
-      row(`synth: the same on one thread (--threads 1)`, median(one), 'ms', 'info', median(b)),
       row('synth: of which node start-up + CLI module load (agentway --help)', median(s), 'ms', 'info'),
       row(`synth: in-process render + YAML of ${COUNT.toLocaleString('en')} CRs (warm)`, rendered - renderStart, 'ms', 'info'),
     ];

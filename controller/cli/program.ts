@@ -26,22 +26,19 @@ export function program(): Command {
     .option('-o, --output <dir>', 'output directory', process.env.CDK8S_OUTDIR ?? 'dist')
     .option('--traefik', 'also render a Traefik forwardAuth Middleware and IngressRoute for per-client pods')
     .option('--traefik-entry-point <name...>', 'entry points of the Traefik IngressRoute (default: web)')
-    .addOption(new Option('--threads <n>', 'threads to render on (default: 2 with 200 or more input files and more than one CPU, else 1)').argParser(positiveInt))
-    .action(async (opts: RenderFlags & { file: string[]; output: string; threads?: number }) => {
+    .action(async (opts: RenderFlags & { file: string[]; output: string }) => {
       const { formatSynthError } = await import('../../manifests/synth.js');
       const { synthFiles } = await import('./synth.js');
       let result;
       try {
-        result = await synthFiles(opts.file, opts.output, renderConfigFromFlags(opts), { threads: opts.threads });
+        result = await synthFiles(opts.file, opts.output, renderConfigFromFlags(opts));
       } catch (err) {
         fail(`agentway synth: ${(err as Error).message}`);
       }
       for (const source of result.skipped) process.stderr.write(`${source}: skipped (not an agentway.dev resource)\n`);
       if (result.errors.length > 0) fail(result.errors.map(formatSynthError).join('\n'));
       for (const w of result.warnings) process.stderr.write(`warning: ${formatSynthError(w)}\n`);
-      for (const f of result.render?.threadFailures ?? []) process.stderr.write(`warning: a render thread failed (${f}); its share was rendered on the main thread\n`);
-      const threads = result.render?.entriesPerThread.filter((n) => n > 0).length ?? 1;
-      process.stderr.write(`wrote ${result.files.size} file(s) to ${opts.output}${threads > 1 ? ` (rendered on ${threads} threads)` : ''}\n`);
+      process.stderr.write(`wrote ${result.files.size} file(s) to ${opts.output}\n`);
     });
 
   cli.command('crds')

@@ -1,13 +1,9 @@
 /** The I/O half of `agentway synth`: read CR files, write one manifest file per CR. */
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { YAMLException, loadAll } from 'js-yaml';
 import { RenderConfig } from '../../manifests/config.js';
-import { RenderedEntry, SourceDocument, SynthEntry, SynthError, SynthResult, assemble, planSynth, renderEntry } from '../../manifests/synth.js';
-import type { RenderTask } from './synth-worker.js';
+import { SourceDocument, SynthError, SynthResult, assemble, planSynth, renderEntry } from '../../manifests/synth.js';
 
 const YAML_FILE = /\.ya?ml$/;
 
@@ -105,97 +101,14 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-/** With this many input files or more, synth renders on more than one thread by default. */
-export const PARALLEL_FROM_FILES = 200;
-
-/**
- * The render thread's module, next to this one. Only the built CLI (`.js`) can start one: run from source
- * (`.ts`, through tsx), the thread could not load it, and its share is rendered on the main thread.
- */
-const WORKER_MODULE = fileURLToPath(new URL('./synth-worker.js', import.meta.url));
-const BUILT = import.meta.url.endsWith('.js');
-
-/** Render threads by default: two when the CLI is built, has many inputs and more than one CPU; else one. */
-export function defaultThreads(files: number): number {
-  return BUILT && files >= PARALLEL_FROM_FILES ? Math.min(2, availableParallelism()) : 1;
-}
-
-/** A render thread's answer: what its entries render to, or why it failed. */
-type ThreadAnswer = { readonly rendered: RenderedEntry[] } | { readonly failure: string };
-
-/** A render thread, started before the inputs are read so that it loads the render code meanwhile. */
-class RenderThread {
-  private readonly worker: Worker;
-  private readonly failed: Promise<ThreadAnswer>;
-
-  public constructor() {
-    this.worker = new Worker(WORKER_MODULE);
-    this.failed = new Promise((resolve) => {
-      this.worker.once('error', (err) => resolve({ failure: err.message }));
-      this.worker.once('exit', (code) => resolve({ failure: `exited with code ${code}` }));
-    });
-  }
-
-  public render(task: RenderTask): Promise<ThreadAnswer> {
-    const answer = new Promise<ThreadAnswer>((resolve) => this.worker.once('message', (rendered: RenderedEntry[]) => resolve({ rendered })));
-    this.worker.postMessage(task);
-    return Promise.race([answer, this.failed]);
-  }
-
-  public async stop(): Promise<void> {
-    await this.worker.terminate();
-  }
-}
-
-/** What was rendered where: entries per render thread, then on the main thread; and why a thread failed. */
-export interface RenderReport {
-  readonly entriesPerThread: readonly number[];
-  readonly threadFailures: readonly string[];
-}
-
-/**
- * Renders the entries, in order: the last share on this thread, the others split between the render
- * threads. A thread that fails has its share rendered here instead.
- */
-async function renderAll(entries: readonly SynthEntry[], config: RenderConfig, threads: readonly RenderThread[]): Promise<{ rendered: RenderedEntry[]; report: RenderReport }> {
-  const share = Math.ceil(entries.length / (threads.length + 1));
-  const chunks = threads.map((_, i) => entries.slice(i * share, (i + 1) * share));
-  const pending = threads.map((t, i) => t.render({ entries: chunks[i], config }));
-  const mine = entries.slice(threads.length * share).map((e) => renderEntry(e, config));
-  const answers = await Promise.all(pending);
-  const theirs = answers.map((a, i) => ('rendered' in a ? a.rendered : chunks[i].map((e) => renderEntry(e, config))));
-  const onThreads = answers.map((a, i) => ('rendered' in a ? chunks[i].length : 0));
-  return {
-    rendered: [...theirs.flat(), ...mine],
-    report: {
-      entriesPerThread: [...onThreads, entries.length - onThreads.reduce((a, b) => a + b, 0)],
-      threadFailures: answers.flatMap((a) => ('failure' in a ? [a.failure] : [])),
-    },
-  };
-}
-
-export interface SynthOptions {
-  /** Threads to render on. @default defaultThreads(number of input files) */
-  readonly threads?: number;
-}
-
 /** Reads `inputs`, renders them and, when nothing failed, writes the manifests into `outdir`. */
-export async function synthFiles(
-  inputs: readonly string[], outdir: string, config: RenderConfig, opts: SynthOptions = {},
-): Promise<SynthResult & { readonly render?: RenderReport }> {
-  const files = await yamlFiles(inputs);
-  const threads = Array.from({ length: Math.max(0, (opts.threads ?? defaultThreads(files.length)) - 1) }, () => new RenderThread());
-  try {
-    const { docs, errors } = await readDocuments(files);
-    if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
-    const plan = planSynth(docs);
-    const { rendered, report } = await renderAll(plan.entries, config, threads);
-    const result = { ...assemble(plan, rendered, config), render: report };
-    if (result.errors.length > 0) return result;
-    await mkdir(outdir, { recursive: true });
-    await mapLimit([...result.files], 32, ([name, text]) => writeFile(path.join(outdir, name), text));
-    return result;
-  } finally {
-    await Promise.all(threads.map((t) => t.stop()));
-  }
+export async function synthFiles(inputs: readonly string[], outdir: string, config: RenderConfig): Promise<SynthResult> {
+  const { docs, errors } = await readDocuments(await yamlFiles(inputs));
+  if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
+  const plan = planSynth(docs);
+  const result = assemble(plan, plan.entries.map((e) => renderEntry(e, config)), config);
+  if (result.errors.length > 0) return result;
+  await mkdir(outdir, { recursive: true });
+  await mapLimit([...result.files], 32, ([name, text]) => writeFile(path.join(outdir, name), text));
+  return result;
 }

@@ -18,7 +18,9 @@ export interface ClientIdentity {
   readonly client: string;
 }
 
-interface Entry extends ClientIdentity {
+interface Entry {
+  /** Built once per key: every lookup of the key returns this object. */
+  readonly identity: ClientIdentity;
   readonly key: Buffer;
 }
 
@@ -90,13 +92,13 @@ export class ApiKeyIndex {
         if (key.length === 0) continue;
         const d = digest(key);
         const other = next.get(d);
-        if (other && (other.namespace !== ns || other.pool !== pool.metadata.name || other.client !== client)) {
+        if (other && (other.identity.namespace !== ns || other.identity.pool !== pool.metadata.name || other.identity.client !== client)) {
           // One key for two clients would route one client's traffic to the other's pods: refuse it.
           ambiguous.add(d);
-          this.log.warn({ clients: [`${other.namespace}/${other.pool}/${other.client}`, `${ns}/${pool.metadata.name}/${client}`] }, 'an API key belongs to two clients; it is refused');
+          this.log.warn({ clients: [`${other.identity.namespace}/${other.identity.pool}/${other.identity.client}`, `${ns}/${pool.metadata.name}/${client}`] }, 'an API key belongs to two clients; it is refused');
           continue;
         }
-        next.set(d, { namespace: ns, pool: pool.metadata.name, client, key });
+        next.set(d, { identity: { namespace: ns, pool: pool.metadata.name, client }, key });
       }
     }
     for (const d of ambiguous) next.delete(d);
@@ -127,7 +129,7 @@ export class ApiKeyIndex {
     const presented = Buffer.from(apiKey, 'utf8');
     const entry = this.byDigest.get(digest(presented));
     if (!entry || entry.key.length !== presented.length || !timingSafeEqual(entry.key, presented)) return undefined;
-    return { namespace: entry.namespace, pool: entry.pool, client: entry.client };
+    return entry.identity;
   }
 
   public async stop(): Promise<void> {

@@ -3,7 +3,7 @@
  * timestamp what the API server shows, bounded concurrent creation, child processes and statistics.
  * Benchmarks report numbers; nothing here asserts on a time.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { createServer } from 'node:net';
@@ -385,6 +385,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const c of children) c.kill('SIGKILL');
     process.exit(130);
+  });
+}
+
+/** Runs a node program (a bench program such as `load-client`) and parses the JSON it prints. */
+export function runJson(args: readonly string[]): Promise<Obj> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${args.join(' ')}: ${err.message}\n${stderr}`));
+      try { resolve(JSON.parse(stdout)); } catch { reject(new Error(`no JSON in the output: ${stdout.slice(0, 300)}`)); }
+    });
   });
 }
 

@@ -12,9 +12,8 @@
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execFile } from 'node:child_process';
 import { markPodsReady, newNamespace } from '../test/env/kube.js';
-import { BenchContext, Benchmark, CR_API_VERSION, Child, Obj, cpuProfArgs, crPath, freePort, median, poll, processMemory, repoRoot, row, startController, startNode } from './lib.js';
+import { BenchContext, Benchmark, CR_API_VERSION, Child, cpuProfArgs, crPath, freePort, median, poll, processMemory, row, runJson, startController, startNode } from './lib.js';
 
 const MODEL = 'bench-model';
 const FIXED_RATE = 1000;
@@ -50,15 +49,6 @@ function chatBody(): string {
   const pad = 1024 - JSON.stringify(base).length;
   base.messages[1].content = 'x'.repeat(Math.max(0, pad));
   return JSON.stringify(base);
-}
-
-function runJson(args: readonly string[]): Promise<Obj> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${args.join(' ')}: ${err.message}\n${stderr}`));
-      try { resolve(JSON.parse(stdout)); } catch { reject(new Error(`no JSON in the output: ${stdout.slice(0, 300)}`)); }
-    });
-  });
 }
 
 interface Load { readonly p50: number; readonly p99: number; readonly achieved: number; readonly bad: number }

@@ -343,8 +343,10 @@ export class Router {
       const hit = await this.policy.cached(admission);
       if (hit) {
         stopTimer();
-        this.requests.inc({ path, code: hit.status, backend: hit.backend });
-        res.writeHead(hit.status, { 'Content-Type': hit.contentType, 'Content-Length': hit.body.length, [BACKEND_HEADER]: hit.backend, [CACHE_HEADER]: 'hit' }).end(hit.body);
+        // The cache keeps the backend's key (what eligibility is checked by); answers name it by its label.
+        const label = view.backends.get(hit.backend)?.label ?? hit.backend;
+        this.requests.inc({ path, code: hit.status, backend: label });
+        res.writeHead(hit.status, { 'Content-Type': hit.contentType, 'Content-Length': hit.body.length, [BACKEND_HEADER]: label, [CACHE_HEADER]: 'hit' }).end(hit.body);
         return;
       }
     }

@@ -285,6 +285,16 @@ describe('/v1/models and ModelRoutes', () => {
     fakes.external.received.length = 0;
     await eventually(async () => expect(await servedBy('/v1/chat/completions', chat({ model: 'fast' }))).toBe(`${ns}/qwen-decode`));
     expect(fakes.external.received.at(-1)?.model).toBe('qwen');
+    // A repeated temperature-0 request is answered from the cache, which names the same Service.
+    const repeat = chat({ model: 'fast', temperature: 0, messages: [{ role: 'user', content: 'once more' }] });
+    expect((await post('/v1/chat/completions', repeat)).headers.get('x-agentway-cache')).toBe('miss');
+    // The answer is kept once it has gone out, which may be just after the client has it.
+    const hit = await eventually(async () => {
+      const r = await post('/v1/chat/completions', repeat);
+      expect(r.headers.get('x-agentway-cache')).toBe('hit');
+      return r;
+    });
+    expect(hit.headers.get('x-agentway-backend')).toBe(`${ns}/qwen-decode`);
     for (const name of ['llama-all', 'llama-vllm', 'fast']) await kube.request('DELETE', `/apis/agentway.dev/v1alpha1/namespaces/${ns}/modelroutes/${name}`);
     await eventually(async () => expect((await post('/v1/chat/completions', chat({ model: 'fast' }))).status).toBe(404));
   });

@@ -39,6 +39,8 @@ export interface SynthResult {
 
 export const SHARED_FILE = 'agentway-shared.yaml';
 
+interface Entry { readonly source: string; readonly doc: Record<string, any>; readonly namespace: string; readonly key: string }
+
 function isOurs(doc: unknown): doc is Record<string, any> {
   return !!doc && typeof doc === 'object' && typeof (doc as any).apiVersion === 'string' && (doc as any).apiVersion.split('/')[0] === GROUP;
 }
@@ -74,7 +76,7 @@ function objectKey(o: KubeObject): string {
   return `${o.metadata.namespace ?? ''}/${o.kind}/${o.metadata.name}`;
 }
 
-function fileName(e: SynthEntry): string {
+function fileName(e: Entry): string {
   return `${e.namespace}.${String(e.doc.kind).toLowerCase()}.${e.doc.metadata.name}.yaml`;
 }
 
@@ -89,9 +91,9 @@ function objectLabel(doc: Record<string, any>): string {
 }
 
 /** References from Agents to ModelAPIs and MCPServers that are not among the inputs. */
-function danglingReferences(entries: readonly SynthEntry[]): SynthError[] {
+function danglingReferences(entries: readonly Entry[]): SynthError[] {
   const present = new Set(entries.map((e) => `${e.namespace}/${e.doc.kind}/${e.doc.metadata?.name}`));
-  const missing = (e: SynthEntry, kind: string, name: unknown, path: string): SynthError[] => (
+  const missing = (e: Entry, kind: string, name: unknown, path: string): SynthError[] => (
     typeof name !== 'string' || present.has(`${e.namespace}/${kind}/${name}`) ? [] : [{
       source: e.source, object: objectLabel(e.doc), path,
       message: `${kind} "${part(name)}" is not among the inputs in namespace "${part(e.namespace)}"; the Agent stays Ready=False until it exists`,
@@ -103,46 +105,11 @@ function danglingReferences(entries: readonly SynthEntry[]): SynthError[] {
   ]);
 }
 
-/** A CR to render, in output order, with what it needs from the other inputs. */
-export interface SynthEntry {
-  readonly source: string;
-  /** The document as read, for messages. */
-  readonly doc: Record<string, any>;
-  readonly namespace: string;
-  readonly key: string;
-  /** For a ClientInstance: its ClientPool, when it is among the inputs. */
-  readonly clientPool?: ClientPool;
-}
-
-/** The agentway CRs among the inputs, sorted and deduplicated, and what was passed over or refused. */
-export interface SynthPlan {
-  readonly entries: readonly SynthEntry[];
-  readonly errors: readonly SynthError[];
-  readonly skipped: readonly string[];
-}
-
-/** An object a CR renders into its namespace, named for the check that no two CRs render the same one. */
-export interface OwnObject {
-  readonly key: string;
-  readonly kind: string;
-  readonly name: string;
-}
-
-/** What one CR renders to: its file's text, the objects in it, and objects shared with other CRs. */
-export interface RenderedEntry {
-  readonly file: string;
-  /** The YAML of `own`; empty when there are errors. */
-  readonly yaml: string;
-  readonly own: readonly OwnObject[];
-  readonly shared: readonly KubeObject[];
-  readonly errors: readonly SynthError[];
-}
-
-/** Picks the agentway CRs among `docs` (other documents are skipped), in output order. */
-export function planSynth(docs: readonly SourceDocument[]): SynthPlan {
+/** Renders every agentway CR among `docs`; other documents are skipped. */
+export function synthesize(docs: readonly SourceDocument[], config: RenderConfig): SynthResult {
   const errors: SynthError[] = [];
   const skipped: string[] = [];
-  const found: Omit<SynthEntry, 'clientPool'>[] = [];
+  const entries: Entry[] = [];
   const seen = new Map<string, string>();
   for (const { source, doc } of docs) {
     if (doc === null || doc === undefined) continue;
@@ -156,65 +123,42 @@ export function planSynth(docs: readonly SourceDocument[]): SynthPlan {
       continue;
     }
     seen.set(key, source);
-    found.push({ source, doc, namespace, key });
+    entries.push({ source, doc, namespace, key });
   }
-  found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const pools = new Map(found.filter((e) => e.doc.kind === 'ClientPool').map((e) => [`${e.namespace}/${e.doc.metadata.name}`, e.doc as ClientPool]));
-  const entries = found.map((e) => (e.doc.kind === 'ClientInstance' ? { ...e, clientPool: pools.get(`${e.namespace}/${e.doc.spec?.pool}`) } : e));
-  return { entries, errors, skipped };
-}
+  entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
-/** Renders one CR. Entries render independently of each other, in any order or on any thread. */
-export function renderEntry(e: SynthEntry, config: RenderConfig): RenderedEntry {
-  const doc: Record<string, any> = { ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } };
-  const result = doc.kind === 'ModelRoute' ? modelRouteResult(doc)
-    : doc.kind === 'ModelAccess' ? modelAccessResult(doc, config)
-      : render(doc, { config, clientPool: e.clientPool });
-  const errors = result.errors.map((err) => ({ source: e.source, object: objectLabel(e.doc), path: err.path, message: err.message }));
-  // An object outside the CR's namespace (the route server's ReferenceGrant) may be rendered by several
-  // CRs: it goes, once, into the shared file.
-  const own = result.objects.filter((o) => o.metadata.namespace === e.namespace);
-  return {
-    file: fileName(e),
-    yaml: errors.length > 0 ? '' : toYaml(own),
-    own: own.map((o) => ({ key: objectKey(o), kind: o.kind, name: o.metadata.name })),
-    shared: result.objects.filter((o) => o.metadata.namespace !== e.namespace),
-    errors,
-  };
-}
-
-/** The files of the rendered entries (`rendered[i]` is `plan.entries[i]`), or the errors if any. */
-export function assemble(plan: SynthPlan, rendered: readonly RenderedEntry[], config: RenderConfig): SynthResult {
-  const errors: SynthError[] = [...plan.errors];
+  const pools = new Map(entries.filter((e) => e.doc.kind === 'ClientPool').map((e) => [`${e.namespace}/${e.doc.metadata.name}`, e.doc as ClientPool]));
   const files = new Map<string, string>();
   const shared = new Map<string, KubeObject>();
   const renderedBy = new Map<string, string>();
-  plan.entries.forEach((e, i) => {
-    const r = rendered[i];
-    errors.push(...r.errors);
-    for (const o of r.shared) shared.set(objectKey(o), o);
+  for (const e of entries) {
+    const clientPool = e.doc.kind === 'ClientInstance' ? pools.get(`${e.namespace}/${e.doc.spec?.pool}`) : undefined;
+    const doc: Record<string, any> = { ...e.doc, metadata: { ...e.doc.metadata, namespace: e.namespace } };
+    const result = doc.kind === 'ModelRoute' ? modelRouteResult(doc) : doc.kind === 'ModelAccess' ? modelAccessResult(doc, config) : render(doc, { config, clientPool });
+    for (const err of result.errors) {
+      errors.push({ source: e.source, object: objectLabel(e.doc), path: err.path, message: err.message });
+    }
+    // An object outside the CR's namespace (the route server's ReferenceGrant) may be rendered by several
+    // CRs: it goes, once, into the shared file.
+    const own = result.objects.filter((o) => o.metadata.namespace === e.namespace);
+    for (const o of result.objects) if (o.metadata.namespace !== e.namespace) shared.set(objectKey(o), o);
     // Two CRs whose derived names collide would fight over one object: refuse, naming both.
-    for (const o of r.own) {
-      const holder = renderedBy.get(o.key);
-      if (holder === undefined) { renderedBy.set(o.key, objectLabel(e.doc)); continue; }
+    for (const o of own) {
+      const k = objectKey(o);
+      const holder = renderedBy.get(k);
+      if (holder === undefined) { renderedBy.set(k, objectLabel(e.doc)); continue; }
       errors.push({
         source: e.source, object: objectLabel(e.doc), path: 'metadata.name',
-        message: `renders ${o.kind} ${o.name}, which ${holder} renders too; rename one of them`,
+        message: `renders ${o.kind} ${o.metadata.name}, which ${holder} renders too; rename one of them`,
       });
     }
-    files.set(r.file, r.yaml);
-  });
-  if (errors.length > 0) return { files: new Map(), errors, skipped: plan.skipped, warnings: [] };
+    files.set(fileName(e), toYaml(own));
+  }
+  if (errors.length > 0) return { files: new Map(), errors, skipped, warnings: [] };
 
   const sharedObjects = [...renderShared(config), ...[...shared.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o)];
   if (sharedObjects.length > 0) files.set(SHARED_FILE, toYaml(sharedObjects));
-  return { files, errors, skipped: plan.skipped, warnings: danglingReferences(plan.entries) };
-}
-
-/** Renders every agentway CR among `docs`; other documents are skipped. */
-export function synthesize(docs: readonly SourceDocument[], config: RenderConfig): SynthResult {
-  const plan = planSynth(docs);
-  return assemble(plan, plan.entries.map((e) => renderEntry(e, config)), config);
+  return { files, errors, skipped, warnings: danglingReferences(entries) };
 }
 
 /** A ModelRoute renders nothing: the router reads it as it is, so it is written out checked and defaulted. */

@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { YAMLException, loadAll } from 'js-yaml';
 import { RenderConfig } from '../../manifests/config.js';
-import { SourceDocument, SynthError, SynthResult, assemble, planSynth, renderEntry } from '../../manifests/synth.js';
+import { SourceDocument, SynthError, SynthResult, synthesize } from '../../manifests/synth.js';
 
 const YAML_FILE = /\.ya?ml$/;
 
@@ -105,8 +105,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 export async function synthFiles(inputs: readonly string[], outdir: string, config: RenderConfig): Promise<SynthResult> {
   const { docs, errors } = await readDocuments(await yamlFiles(inputs));
   if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
-  const plan = planSynth(docs);
-  const result = assemble(plan, plan.entries.map((e) => renderEntry(e, config)), config);
+  const result = synthesize(docs, config);
   if (result.errors.length > 0) return result;
   await mkdir(outdir, { recursive: true });
   await mapLimit([...result.files], 32, ([name, text]) => writeFile(path.join(outdir, name), text));

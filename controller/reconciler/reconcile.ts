@@ -188,13 +188,30 @@ function failedCondition(failure: Failure, applied?: Applied): NewCondition {
   return condition('Ready', false, failure.reason, message);
 }
 
+/** The retry an Outcome asks for when waiting may fix `failure`; undefined when it cannot. */
+function retryOf(failure: Failure | undefined): Outcome['retry'] {
+  return failure?.retry.kind === 'backoff' ? { detail: failure.detail, maxDelayMs: failure.retry.maxDelayMs } : undefined;
+}
+
+/**
+ * Writes the status if it changed and says what came of the reconcile: `retry` stands, and a status write
+ * that failed is retried too when waiting may fix it.
+ */
+async function statusOutcome(
+  deps: Deps, cr: KubeObject, conditions: NewCondition[], extra: Partial<ResourceStatus>, writes: number, retry: Outcome['retry'],
+): Promise<Outcome> {
+  try {
+    return { writes: writes + await finish(deps, cr, conditions, extra), retry };
+  } catch (err) {
+    return { writes, retry: retry ?? retryOf(failureOf(Reasons.StatusFailed, 'writing status', err)) };
+  }
+}
+
 /** Step 3: the status that reports the outcome, written only if it changed. */
 async function reportStatus(key: string, cr: KubeObject, desired: Desired, applied: Applied | undefined, deps: Deps): Promise<Outcome> {
   const failure = desired.ok ? applied?.failure : desired.failure;
   const writes = applied?.writes ?? 0;
-  const retry = failure && failure.retry.kind === 'backoff'
-    ? { detail: failure.detail, maxDelayMs: failure.retry.maxDelayMs }
-    : undefined;
+  const retry = retryOf(failure);
   // A transient failure retries without touching the status: it would only flap.
   if (failure && !failure.report) return { writes, retry };
 
@@ -222,12 +239,7 @@ async function reportStatus(key: string, cr: KubeObject, desired: Desired, appli
       ...(capacity ? { pools: capacity.pools } : {}),
     };
   }
-  try {
-    return { writes: writes + await finish(deps, cr, conditions, extra), retry };
-  } catch (err) {
-    const f = failureOf(Reasons.StatusFailed, 'writing status', err);
-    return { writes, retry: retry ?? (f.retry.kind === 'backoff' ? { detail: f.detail, maxDelayMs: f.retry.maxDelayMs } : undefined) };
-  }
+  return statusOutcome(deps, cr, conditions, extra, writes, retry);
 }
 
 /**
@@ -252,7 +264,8 @@ async function releaseShared(kind: Kind, namespace: string, deps: Deps): Promise
 /** An Outcome that retries `failure` when it says waiting can help, and logs it when it cannot. */
 function outcomeOf(writes: number, failure: Failure | undefined, deps: Deps, key: string): Outcome {
   if (!failure) return { writes };
-  if (failure.retry.kind === 'backoff') return { writes, retry: { detail: failure.detail, maxDelayMs: failure.retry.maxDelayMs } };
+  const retry = retryOf(failure);
+  if (retry) return { writes, retry };
   deps.log.error({ key, err: failure.detail }, 'not retried until the object changes');
   return { writes };
 }
@@ -271,7 +284,7 @@ async function reconcileModelAccess(key: string, namespace: string, name: string
     const message = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
     return accessStatus(cr, 0, { reason: Reasons.InvalidSpec, message, detail: message, retry: NO_RETRY, report: true }, '', deps);
   }
-  const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr as never));
+  const objects = modelAccessGrant(resource, deps.config()).map((o) => withOwnership(o, cr));
   const applied = await applyAndPrune(key, cr, objects, deps);
   if (applied.failure && !applied.failure.report) return outcomeOf(applied.writes, applied.failure, deps, key);
   return accessStatus(cr, applied.writes, applied.failure, resource.spec.apiKeys.secretRef.name, deps, applied);
@@ -282,14 +295,9 @@ async function accessStatus(cr: KubeObject, writes: number, failure: Failure | u
   const ready = failure
     ? failedCondition(failure, applied)
     : condition('Ready', true, Reasons.Ready, `the model router may read Secret "${secret}"`);
-  const retry = failure?.retry.kind === 'backoff' ? { detail: failure.detail, maxDelayMs: failure.retry.maxDelayMs } : undefined;
-  if (failure && failure.retry.kind !== 'backoff') deps.log.warn({ modelAccess: objectKey(cr.metadata.namespace, cr.metadata.name), err: failure.detail }, 'ModelAccess not ready');
-  try {
-    return { writes: writes + await finish(deps, cr, [ready]), retry };
-  } catch (err) {
-    const f = failureOf(Reasons.StatusFailed, 'writing status', err);
-    return { writes, retry: retry ?? (f.retry.kind === 'backoff' ? { detail: f.detail, maxDelayMs: f.retry.maxDelayMs } : undefined) };
-  }
+  const retry = retryOf(failure);
+  if (failure && !retry) deps.log.warn({ modelAccess: objectKey(cr.metadata.namespace, cr.metadata.name), err: failure.detail }, 'ModelAccess not ready');
+  return statusOutcome(deps, cr, [ready], {}, writes, retry);
 }
 
 export async function reconcile(key: string, deps: Deps): Promise<Outcome> {

@@ -92,8 +92,9 @@ function progressOf(socket: Duplex): RequestProgress | undefined {
 function onRequestTimeoutReport(server: http.Server, socket: Duplex, log?: Logger): void {
   const progress = progressOf(socket);
   if (!progress) return refuse(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
+  const limitOf = (p: RequestProgress) => (p.headersCompleted() ? server.requestTimeout : server.headersTimeout);
   const elapsed = progress.duration();
-  const limit = progress.headersCompleted() ? server.requestTimeout : server.headersTimeout;
+  const limit = limitOf(progress);
   if (elapsed > 0 && (limit === 0 || elapsed >= limit)) return refuse(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
   // Rare, and only Node's own sweep causes it: worth a line when it happens.
   log?.info({ requestMs: Math.round(elapsed), limitMs: limit }, 'request timeout reported for a connection that is not overdue: not cut off');
@@ -101,8 +102,7 @@ function onRequestTimeoutReport(server: http.Server, socket: Duplex, log?: Logge
   setTimeout(() => {
     if (socket.destroyed || progressOf(socket) !== progress) return;
     // A request that began after the report is younger than its limit: only the reported one is cut off.
-    const overdue = progress.duration() >= (progress.headersCompleted() ? server.requestTimeout : server.headersTimeout);
-    if (overdue) refuse(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
+    if (progress.duration() >= limitOf(progress)) refuse(socket, 'ERR_HTTP_REQUEST_TIMEOUT');
   }, limit - elapsed + 1).unref();
 }
 

@@ -175,7 +175,7 @@ export async function pruneOrphans(
 ): Promise<PruneResult> {
   let deleted = 0;
   for (const informer of caches) {
-    for (const obj of informer.byLabel(ownerUid) as KubeObject[]) {
+    for (const obj of informer.byLabel(ownerUid)) {
       if (desiredKeys.has(typedKey(obj))) continue;
       try {
         // Gone already, or recreated under a new UID: either way nothing of ours is left to delete.

@@ -3,8 +3,9 @@
  * runs as its own process (the compiled CLI, as `npx agentway controller` runs it); 10,000 mixed CRs (pools
  * of 0 replicas, so no pods) are created 32 at a time while it runs. Reconciled means: every expected child
  * exists, the work queue is empty and the controller's object writes have not moved for 3 s. VmRSS and
- * VmHWM (peak) come from /proc/<pid>/status. The controller runs with the node flags the installed Deployment
- * sets (INSTALLED_NODE_OPTIONS) unless BENCH_CONTROLLER_NODE_ARGS says otherwise (empty: V8's defaults).
+ * VmHWM (peak) come from /proc/<pid>/status. The controller runs with the node flags and environment the installed
+ * Deployment sets (CONTROLLER_NODE_OPTIONS, INSTALLED_ENV) unless BENCH_CONTROLLER_NODE_ARGS says otherwise (empty:
+ * V8's defaults; the environment stays).
  *
  * The controller may be slow to answer, or exit: every poll has a timeout, a failed poll is logged and retried,
  * and an exit ends the wait with its exit code, the end of its log and the last RSS sampled. A run that did
@@ -12,7 +13,7 @@
  */
 import path from 'node:path';
 import { newNamespace } from '../test/env/kube.js';
-import { INSTALLED_NODE_OPTIONS } from '../manifests/server-deployment.js';
+import { CONTROLLER_NODE_OPTIONS, INSTALLED_ENV } from '../manifests/server-deployment.js';
 import {
   Benchmark, Obj, childPath, cpuProfArgs, createAll, freePort, expectedChildren, httpStatus, mixedCrs, now, poll, processMemory, row, sleep, startNode, tail,
 } from './lib.js';
@@ -76,12 +77,12 @@ export const memory: Benchmark = {
     const dir = ctx.scratch('memory');
     const [metricsPort, probePort] = [await freePort(), await freePort()];
     // BENCH_CONTROLLER_NODE_ARGS, e.g. --max-old-space-size=192, shows how much of the RSS is garbage V8 keeps.
-    const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? INSTALLED_NODE_OPTIONS).split(' ').filter(Boolean);
-    ctx.log(`  controller node flags: ${nodeArgs.join(' ') || '(none: V8 defaults)'}`);
+    const nodeArgs = (process.env.BENCH_CONTROLLER_NODE_ARGS ?? CONTROLLER_NODE_OPTIONS).split(' ').filter(Boolean);
+    ctx.log(`  controller node flags: ${nodeArgs.join(' ') || '(none: V8 defaults)'}; environment ${JSON.stringify(INSTALLED_ENV)}`);
     const controller = startNode([
       ...nodeArgs, ...cpuProfArgs(ctx, 'controller-10k'), ...ctx.programs().cli, 'controller', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--no-leader-elect',
       '--gateway-namespace', ns, '--route-server-namespace', ns, '--metrics-port', String(metricsPort), '--probe-port', String(probePort),
-    ], path.join(dir, 'controller.log'), { LOG_LEVEL: 'warn' });
+    ], path.join(dir, 'controller.log'), { ...INSTALLED_ENV, LOG_LEVEL: 'warn' });
     const exitOf = () => controller.process.exitCode ?? controller.process.signalCode;
     let lastMem = { rss: NaN, peak: NaN };
     const sample = () => {

@@ -101,7 +101,7 @@ class ControllerInstall extends Construct {
       namespace, name: CONTROLLER_NAME, component: 'controller', image: props.image, replicas: props.replicas,
       args: ['controller', `--leader-election-namespace=${namespace}`, ...props.controllerArgs],
       ports: [{ name: 'metrics', containerPort: PORTS.controllerMetrics, protocol: 'TCP' }, { name: 'probes', containerPort: PORTS.controllerProbes, protocol: 'TCP' }],
-      liveness: probe('/healthz', 'probes'), readiness: probe('/readyz', 'probes'),
+      liveness: probe('/healthz', 'probes'), readiness: probe('/readyz', 'probes'), memoryProfile: 'footprint',
     });
     new k8s.KubeService(this, 'metrics', {
       metadata: meta(`${CONTROLLER_NAME}-metrics`),

@@ -24,13 +24,33 @@ export function heapLimitMiB(memoryLimitMiB: number): number {
   return Math.max(64, memoryLimitMiB - NON_HEAP_MIB);
 }
 
+/**
+ * What a process favours where V8 trades one for the other: `latency` for the data plane (route server, model
+ * router), `footprint` for the controller, whose memory grows with the CRs it caches and whose work waits on
+ * the API server anyway: V8's `--optimize-for-size` keeps a small young generation and collects sooner (about
+ * 40 MiB less RSS idle).
+ */
+export type MemoryProfile = 'latency' | 'footprint';
+
 /** The `NODE_OPTIONS` of a container with this memory limit. */
-export function nodeOptionsFor(memoryLimitMiB: number): string {
-  return `--max-old-space-size=${heapLimitMiB(memoryLimitMiB)}`;
+export function nodeOptionsFor(memoryLimitMiB: number, profile: MemoryProfile = 'latency'): string {
+  const heap = `--max-old-space-size=${heapLimitMiB(memoryLimitMiB)}`;
+  return profile === 'footprint' ? `${heap} --optimize-for-size` : heap;
 }
 
-/** Node flags an installed agentway container runs with by default (its `NODE_OPTIONS`). */
+/**
+ * glibc's malloc keeps freed memory for reuse up to its trim threshold, which grows to 32 MiB with the
+ * allocations a process makes; node's compiler and parser free tens of MiB after start-up that then stay
+ * resident. A fixed 128 KiB threshold gives them back (about 25 MiB less RSS idle).
+ */
+export const MALLOC_TUNABLES = 'glibc.malloc.trim_threshold=131072';
+
+/** Node flags an installed data-plane container runs with by default (its `NODE_OPTIONS`). */
 export const INSTALLED_NODE_OPTIONS = nodeOptionsFor(INSTALLED_MEMORY_LIMIT_MIB);
+/** Node flags the installed controller runs with by default. */
+export const CONTROLLER_NODE_OPTIONS = nodeOptionsFor(INSTALLED_MEMORY_LIMIT_MIB, 'footprint');
+/** The environment every installed agentway container gets besides NODE_OPTIONS. */
+export const INSTALLED_ENV: Readonly<Record<string, string>> = { GLIBC_TUNABLES: MALLOC_TUNABLES };
 
 export interface ServerDeploymentProps {
   readonly namespace: string;
@@ -47,6 +67,8 @@ export interface ServerDeploymentProps {
    * @default INSTALLED_MEMORY_LIMIT_MIB
    */
   readonly memoryLimitMiB?: number;
+  /** @default 'latency' */
+  readonly memoryProfile?: MemoryProfile;
 }
 
 /** A Deployment of the agentway image itself, locked down: non-root, read-only root FS, no capabilities. */
@@ -72,7 +94,8 @@ export class ServerDeployment extends Construct {
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 // V8 would otherwise grow the heap towards its default limit, far past the memory limit below.
-                { name: 'NODE_OPTIONS', value: nodeOptionsFor(memoryLimitMiB) },
+                { name: 'NODE_OPTIONS', value: nodeOptionsFor(memoryLimitMiB, props.memoryProfile) },
+                ...Object.entries(INSTALLED_ENV).map(([name, value]) => ({ name, value })),
               ],
               ports: props.ports,
               livenessProbe: props.liveness,

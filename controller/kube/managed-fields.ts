@@ -72,16 +72,11 @@ function matches(key: ElementKey, element: unknown, index: number): boolean {
   }
 }
 
-function withKeyFields(set: FieldSet, fields: Record<string, unknown>): FieldSet {
-  const out: Record<string, FieldSet> = {};
-  for (const f of Object.keys(fields)) out[`f:${f}`] = {};
-  for (const [k, v] of Object.entries(set)) out[k] = v;
-  return out;
-}
-
 /**
- * `value` reduced to the fields `set` names, in the order they are in `value`. A list keeps the elements the
- * set names (with their key fields); a map keeps the named fields that are present.
+ * `value` reduced to the fields `set` names, in the order they are in `value`: what the manager of `set`
+ * sent. A list keeps the elements the set names, each with the fields the set names (the key fields among
+ * them when the manager sent them, not when the server defaulted them); a map keeps the named fields that
+ * are present.
  */
 export function projectFields(value: unknown, set: FieldSet): unknown {
   if (Object.keys(set).length === 0) return value;
@@ -90,9 +85,7 @@ export function projectFields(value: unknown, set: FieldSet): unknown {
     const out: unknown[] = [];
     value.forEach((element, i) => {
       const key = keys.find((k) => matches(k, element, i));
-      if (!key) return;
-      // A keyed element keeps its key fields, owned or not: they are what finds it again.
-      out.push(projectFields(element, key.by === 'key' ? withKeyFields(key.set, key.fields) : key.set));
+      if (key) out.push(projectFields(element, key.set));
     });
     return out;
   }

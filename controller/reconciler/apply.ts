@@ -1,18 +1,18 @@
 /**
  * Server-side apply of desired objects and pruning of the ones no longer desired. An object whose live
- * copy already holds every desired field, as the server stores it, is not sent at all: an unchanged CR
- * causes no write.
+ * copy holds, as the fields our manager applied, exactly the desired fields as the server stores them is not
+ * sent at all: an unchanged CR causes no write.
  */
 import { KubeObject, OwnerReference } from '../../manifests/api.js';
 import { deleteIfUnchanged } from '../kube/delete.js';
 import { Informer } from '../kube/informer.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { objectKey, resourcePath, resourceType } from '../kube/resources.js';
+import { QUANTITY_PARENTS, omittedWhenEmpty, quantityValue } from '../kube/stored-form.js';
+import { FIELD_MANAGER, PART_OF_LABEL, isApplied } from './child-cache.js';
 import { Failure, NO_RETRY, failureOf } from './failure.js';
 
-export const FIELD_MANAGER = 'agentway';
-/** Carries the UID of the CR an object was rendered for: what prune selects by. */
-export const PART_OF_LABEL = 'agentway.dev/part-of';
+export { FIELD_MANAGER, PART_OF_LABEL };
 
 export const ApplyReasons = {
   ApplyFailed: 'ApplyFailed',
@@ -42,33 +42,6 @@ export function withOwnership(obj: KubeObject, owner: Owner): KubeObject {
     },
   };
 }
-
-const QUANTITY = /^([+-]?[0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[+-]?[0-9]+|E[+-]?[0-9]+)?$/;
-const SUFFIX: Record<string, number> = {
-  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-};
-
-/** The value of a Kubernetes quantity (`500m`, `0.5`, `1Gi`), or undefined when it is not one. */
-export function quantityValue(q: unknown): number | undefined {
-  if (typeof q === 'number') return Number.isFinite(q) ? q : undefined;
-  if (typeof q !== 'string') return undefined;
-  const m = QUANTITY.exec(q.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  if (!Number.isFinite(n)) return undefined;
-  const suffix = m[2] ?? '';
-  if (/^[eE]/.test(suffix)) return n * 10 ** Number(suffix.slice(1));
-  return n * SUFFIX[suffix];
-}
-
-/** Whether a value is one the API server omits when stored (`omitempty`): empty string, list or object. */
-function omittedWhenEmpty(v: unknown): boolean {
-  return v === '' || (Array.isArray(v) && v.length === 0) || (!!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0);
-}
-
-/** Keys whose values are resource quantities, which the server stores in canonical form (`0.5` → `500m`). */
-const QUANTITY_PARENTS = new Set(['limits', 'requests']);
 
 /**
  * Whether every field of `desired` has the same value in `live`, as the server stores it: objects may hold
@@ -151,7 +124,7 @@ export async function applyObjects(
         failure: { reason: ApplyReasons.NameConflict, message, detail: message, retry: NO_RETRY, report: true },
       };
     }
-    if (cached && isSubset(obj, cached)) { live.push(describe(obj)); continue; }
+    if (cached && isApplied(obj, cached)) { live.push(describe(obj)); continue; }
     try {
       await applyObject(client, obj);
       written++;

@@ -5,7 +5,8 @@
 import { describe, expect, test } from '@jest/globals';
 import { ApiError } from '../../controller/kube/kube-client.js';
 import { WorkQueue } from '../../controller/kube/queue.js';
-import { isSubset, quantityValue } from '../../controller/reconciler/apply.js';
+import { isSubset } from '../../controller/reconciler/apply.js';
+import { quantityValue } from '../../controller/kube/stored-form.js';
 import { FORBIDDEN_MAX_DELAY_MS, failureOf } from '../../controller/reconciler/failure.js';
 import { capacityTarget } from '../../manifests/render.js';
 import { renderConfig } from '../../manifests/config.js';

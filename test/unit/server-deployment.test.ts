@@ -2,7 +2,9 @@
 import { describe, expect, test } from '@jest/globals';
 import { App, Chart } from 'cdk8s';
 import { renderInstall } from '../../manifests/install.js';
-import { INSTALLED_MEMORY_LIMIT_MIB, INSTALLED_NODE_OPTIONS, ServerDeployment, heapLimitMiB } from '../../manifests/server-deployment.js';
+import {
+  CONTROLLER_NODE_OPTIONS, INSTALLED_MEMORY_LIMIT_MIB, INSTALLED_NODE_OPTIONS, MALLOC_TUNABLES, ServerDeployment, heapLimitMiB,
+} from '../../manifests/server-deployment.js';
 import { Json } from './fixtures.js';
 
 const mib = (q: string) => {
@@ -24,6 +26,18 @@ describe('heap limit', () => {
       expect(heapFlag(c)).toBeLessThan(limit);
     }
     expect(INSTALLED_NODE_OPTIONS).toBe(`--max-old-space-size=${heapLimitMiB(INSTALLED_MEMORY_LIMIT_MIB)}`);
+  });
+
+  test('the controller favours a small footprint, the data plane latency; every container gives freed memory back', () => {
+    const deployments = (renderInstall({ namespace: 'agentway-system' }) as Json[]).filter((o) => o.kind === 'Deployment');
+    const env = (name: string) => Object.fromEntries(
+      deployments.find((d) => d.metadata.name === name)!.spec.template.spec.containers[0].env.filter((e: Json) => 'value' in e).map((e: Json) => [e.name, e.value]),
+    );
+    expect(env('agentway-controller')).toEqual({ NODE_OPTIONS: CONTROLLER_NODE_OPTIONS, GLIBC_TUNABLES: MALLOC_TUNABLES });
+    expect(CONTROLLER_NODE_OPTIONS).toBe(`${INSTALLED_NODE_OPTIONS} --optimize-for-size`);
+    for (const name of ['agentway-route-server', 'agentway-router']) {
+      expect(env(name)).toEqual({ NODE_OPTIONS: INSTALLED_NODE_OPTIONS, GLIBC_TUNABLES: MALLOC_TUNABLES });
+    }
   });
 
   test('another memory limit moves the heap limit with it', () => {

@@ -3,6 +3,7 @@
  * the one active replica, and HTTP endpoints serve probes and metrics.
  */
 import http from 'node:http';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Logger } from 'pino';
 import { ALL_KINDS, Kind, KubeObject, MODEL_ACCESS_INFO } from '../../manifests/api.js';
 import { RenderConfig } from '../../manifests/config.js';
@@ -212,6 +213,10 @@ export class Manager {
         end();
         this.queue.done(key);
       }
+      // A reconcile that finds everything in place never waits on I/O, and the queue hands out the next key
+      // at once: without a turn of the event loop here, a resync of thousands of unchanged CRs would hold off
+      // probes, metrics and watch events until the queue is empty.
+      await nextTurn();
     }
   }
 
@@ -239,7 +244,8 @@ export class Manager {
     });
   }
 
-  private enqueueAll(): void {
+  /** Queues every cached CR and ModelAccess, as the periodic resync does. */
+  public enqueueAll(): void {
     for (const o of this.modelAccesses.list()) this.queue.add(queueKey(MODEL_ACCESS_INFO.kind, o.metadata.namespace, o.metadata.name));
     for (const [kind, informer] of this.crs) {
       for (const o of informer.list()) this.queue.add(queueKey(kind, o.metadata.namespace, o.metadata.name));

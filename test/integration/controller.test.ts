@@ -224,6 +224,26 @@ describe('controller', () => {
     expect(await snapshot()).toEqual(before);
   }, T * 2);
 
+  test('a resync of unchanged CRs gives the event loop a turn between reconciles', async () => {
+    const ns = await namespace('ctl-turns');
+    const c = await run(ns);
+    const names = Array.from({ length: 16 }, (_, i) => `t${i}`);
+    await Promise.all(names.map((n) => create(ns, 'Agent', n, agentSpec())));
+    await eventually(async () => {
+      for (const n of names) expect((await mustGet('Agent', ns, n)).status?.observedGeneration).toBe(1);
+    }, { timeoutMs: T });
+    await eventually(async () => expect(c.manager.queue.length).toBe(0), { timeoutMs: T });
+    const writes = c.client.counts.writes;
+
+    // Every one of these reconciles finds its objects in place and so waits on no I/O. A callback queued now
+    // runs at the event loop's next turn: while most of them are still queued, not after the last one.
+    c.manager.enqueueAll();
+    const queuedAtNextTurn = await new Promise<number>((resolve) => setImmediate(() => resolve(c.manager.queue.length)));
+    expect(queuedAtNextTurn).toBeGreaterThan(0);
+    await eventually(async () => expect(c.manager.queue.length).toBe(0), { timeoutMs: T });
+    expect(c.client.counts.writes).toBe(writes);
+  }, T * 2);
+
   test("the route server's ReferenceGrant goes with the namespace's last ClientPool", async () => {
     const ns = await namespace('ctl-grant');
     const rsNs = await namespace('ctl-grant-rs');

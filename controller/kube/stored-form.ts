@@ -37,42 +37,59 @@ export const QUANTITY_PARENTS: ReadonlySet<string> = new Set(['limits', 'request
  * undefined and empty values left out, quantities under `limits` and `requests` as numbers. List order counts.
  */
 export function storedJson(value: unknown): string {
-  const parts: string[] = [];
-  write(value, '', parts);
-  return parts.join('');
+  return stored(value, '');
 }
 
-function write(value: unknown, parentKey: string, out: string[]): void {
-  if (QUANTITY_PARENTS.has(parentKey)) {
-    const q = quantityValue(value);
-    // Rounded: `1.5Gi` and `1536Mi` may differ in the last bits of a double.
-    if (q !== undefined && typeof value !== 'object') { out.push(`#${Number(q.toPrecision(12))}`); return; }
+/** Quoted map keys: the same few hundred names recur in every object. */
+const quotedKeys = new Map<string, string>();
+function quoted(key: string): string {
+  let q = quotedKeys.get(key);
+  if (q === undefined) {
+    q = JSON.stringify(key);
+    if (quotedKeys.size < 10_000) quotedKeys.set(key, q);
+  }
+  return q;
+}
+
+/** The stored form's JSON of `value`; '' when the server would leave it out. */
+function stored(value: unknown, parentKey: string): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') {
+    if (value === '') return '';
+    if (QUANTITY_PARENTS.has(parentKey)) {
+      const q = quantityValue(value);
+      // Rounded: `1.5Gi` and `1536Mi` may differ in the last bits of a double.
+      if (q !== undefined) return `#${Number(q.toPrecision(12))}`;
+    }
+    return JSON.stringify(value);
+  }
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'number' && QUANTITY_PARENTS.has(parentKey)) return `#${Number(value.toPrecision(12))}`;
+    return JSON.stringify(value) ?? 'null';
   }
   if (Array.isArray(value)) {
-    out.push('[');
-    value.forEach((v, i) => {
-      if (i > 0) out.push(',');
-      write(v, '', out);
-    });
-    out.push(']');
-    return;
-  }
-  if (value && typeof value === 'object') {
-    out.push('{');
-    let first = true;
-    for (const k of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[k];
-      if (v === undefined || omittedWhenEmpty(v)) continue;
-      if (!first) out.push(',');
-      first = false;
-      out.push(JSON.stringify(k), ':');
-      // A quantity map's keys are resource names: its values are all quantities.
-      write(v, QUANTITY_PARENTS.has(parentKey) ? parentKey : k, out);
+    if (value.length === 0) return '';
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += stored(value[i], '') || 'null';
     }
-    out.push('}');
-    return;
+    return `${out}]`;
   }
-  out.push(JSON.stringify(value) ?? 'null');
+  const keys = Object.keys(value);
+  // Usually in order already: render and the server both write sorted keys.
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1] > keys[i]) { keys.sort(); break; }
+  }
+  // A quantity map's keys are resource names: its values are all quantities.
+  const quantities = QUANTITY_PARENTS.has(parentKey);
+  let out = '';
+  for (const k of keys) {
+    const v = stored((value as Record<string, unknown>)[k], quantities ? parentKey : k);
+    if (v === '') continue;
+    out += `${out === '' ? '{' : ','}${quoted(k)}:${v}`;
+  }
+  return out === '' ? '' : `${out}}`;
 }
 
 /** A short digest of `value`'s stored form: equal for values the server stores alike. */

@@ -168,6 +168,8 @@ describe('storedJson', () => {
     expect(storedJson({ b: [2, 1], a: '', c: {}, d: undefined, e: { limits: { cpu: '0.5', memory: '1Gi' } } }))
       .toBe(storedJson({ e: { limits: { memory: '1024Mi', cpu: '500m' } }, b: [2, 1] }));
     expect(storedJson({ b: [1, 2] })).not.toBe(storedJson({ b: [2, 1] }));
+    expect(storedJson({ a: { b: '', c: [] }, d: 1 })).toBe(storedJson({ d: 1 }));
+    expect(storedJson({ requests: { cpu: 2 } })).toBe(storedJson({ requests: { cpu: '2000m' } }));
     // Only under limits and requests is a string a quantity.
     expect(storedJson({ image: '1' })).not.toBe(storedJson({ image: '1000m' }));
   });

@@ -3,11 +3,13 @@
  * the files). Output is deterministic: CRs sorted by namespace, kind and name; one file per CR, plus one
  * for objects shared between CRs; byte-identical for the same input.
  */
-import { DEFAULT_SCHEMA, Type, dump } from 'js-yaml';
 import { ClientPool, GROUP, KubeObject } from './api.js';
 import { RenderConfig } from './config.js';
 import { RenderResult, modelAccessGrant, render, renderShared } from './render.js';
 import { validateModelAccess, validateModelRoute } from './validate.js';
+import { toYaml } from './yaml.js';
+
+export { toYaml } from './yaml.js';
 
 /** A document read from an input file. */
 export interface SourceDocument {
@@ -43,33 +45,6 @@ interface Entry { readonly source: string; readonly doc: Record<string, any>; re
 
 function isOurs(doc: unknown): doc is Record<string, any> {
   return !!doc && typeof doc === 'object' && typeof (doc as any).apiVersion === 'string' && (doc as any).apiVersion.split('/')[0] === GROUP;
-}
-
-/**
- * What a YAML 1.1 reader may take for a number, with `_` removed first (YAML 1.1 and the go-yaml of
- * kubectl and Argo CD allow `_` between digits: `1_000`, `0x_1F`): decimal, float, exponent (`e5`),
- * prefixed (`0b`, `0o`, `0x`) and base-60 (`1:20`) forms, signs and lone dots included.
- */
-const YAML11_NUMBER = /^[-+]?(?:[0-9]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?|0[bBoOxX][0-9a-fA-F]*|[0-9]+(?::[0-5]?[0-9])+(?:\.[0-9]*)?)$/;
-
-/**
- * js-yaml writes YAML 1.2 and leaves plain the strings that only YAML 1.1 reads as numbers. Dumping with
- * this type as an implicit one makes js-yaml quote every string that a YAML 1.1 reader would take for a
- * number, so that every reader gets the string back.
- */
-const YAML11_ONLY_NUMBER = new Type('tag:agentway.dev,2026:yaml11-number', {
-  kind: 'scalar',
-  resolve: (s: string) => YAML11_NUMBER.test(s.includes('_') ? s.replace(/_/g, '') : s),
-  construct: (s: string) => s,
-});
-const OUTPUT_SCHEMA = DEFAULT_SCHEMA.extend({ implicit: [YAML11_ONLY_NUMBER] });
-
-/**
- * YAML of a list of objects, one document each, read back as the same values by YAML 1.2 and YAML 1.1
- * parsers. (js-yaml: several times faster than `yaml` at this.)
- */
-export function toYaml(objects: readonly unknown[]): string {
-  return objects.map((o) => dump(o, { lineWidth: -1, noRefs: true, schema: OUTPUT_SCHEMA })).join('---\n');
 }
 
 function objectKey(o: KubeObject): string {

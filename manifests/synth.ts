@@ -80,8 +80,33 @@ function danglingReferences(entries: readonly Entry[]): SynthError[] {
   ]);
 }
 
+/** One output file: its name in the output directory and its YAML. */
+export interface SynthFile {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** What a synthesis reports besides its files. */
+export type SynthOutcome = Omit<SynthResult, 'files'>;
+
 /** Renders every agentway CR among `docs`; other documents are skipped. */
 export function synthesize(docs: readonly SourceDocument[], config: RenderConfig): SynthResult {
+  const files = new Map<string, string>();
+  const synthesis = synthesizeFiles(docs, config);
+  for (;;) {
+    const step = synthesis.next();
+    if (step.done) return { ...step.value, files: step.value.errors.length > 0 ? new Map() : files };
+    files.set(step.value.name, step.value.text);
+  }
+}
+
+/**
+ * `synthesize`, one file at a time: each CR's file as soon as the CR is rendered, then the shared file; the
+ * outcome comes last. A file yielded may still be followed by errors (a later CR that is invalid, or whose
+ * objects collide with an earlier one's), so whoever writes files as they come must be able to take them
+ * back until the outcome shows none; once an error is found, no further file is yielded.
+ */
+export function* synthesizeFiles(docs: readonly SourceDocument[], config: RenderConfig): Generator<SynthFile, SynthOutcome, void> {
   const errors: SynthError[] = [];
   const skipped: string[] = [];
   const entries: Entry[] = [];
@@ -103,7 +128,6 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
   entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   const pools = new Map(entries.filter((e) => e.doc.kind === 'ClientPool').map((e) => [`${e.namespace}/${e.doc.metadata.name}`, e.doc as ClientPool]));
-  const files = new Map<string, string>();
   const shared = new Map<string, KubeObject>();
   const renderedBy = new Map<string, string>();
   for (const e of entries) {
@@ -127,13 +151,13 @@ export function synthesize(docs: readonly SourceDocument[], config: RenderConfig
         message: `renders ${o.kind} ${o.metadata.name}, which ${holder} renders too; rename one of them`,
       });
     }
-    files.set(fileName(e), toYaml(own));
+    if (errors.length === 0) yield { name: fileName(e), text: toYaml(own) };
   }
-  if (errors.length > 0) return { files: new Map(), errors, skipped, warnings: [] };
+  if (errors.length > 0) return { errors, skipped, warnings: [] };
 
   const sharedObjects = [...renderShared(config), ...[...shared.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o)];
-  if (sharedObjects.length > 0) files.set(SHARED_FILE, toYaml(sharedObjects));
-  return { files, errors, skipped, warnings: danglingReferences(entries) };
+  if (sharedObjects.length > 0) yield { name: SHARED_FILE, text: toYaml(sharedObjects) };
+  return { errors, skipped, warnings: danglingReferences(entries) };
 }
 
 /** A ModelRoute renders nothing: the router reads it as it is, so it is written out checked and defaulted. */

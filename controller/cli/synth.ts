@@ -1,9 +1,11 @@
 /** The I/O half of `agentway synth`: read CR files, write one manifest file per CR. */
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { Stats, renameSync, rmSync, rmdirSync, writeFile as writeFileCallback } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { YAMLException, loadAll } from 'js-yaml';
 import { RenderConfig } from '../../manifests/config.js';
-import { SourceDocument, SynthError, SynthResult, synthesize } from '../../manifests/synth.js';
+import { SourceDocument, SynthError, SynthResult, synthesize, synthesizeFiles } from '../../manifests/synth.js';
 
 const YAML_FILE = /\.ya?ml$/;
 
@@ -101,13 +103,195 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
-/** Reads `inputs`, renders them and, when nothing failed, writes the manifests into `outdir`. */
+/**
+ * Reads `inputs`, renders them and, when nothing failed, writes the manifests into `outdir`: a directory that
+ * exists keeps its other files, one that does not is created. Nothing is written when a CR fails.
+ */
 export async function synthFiles(inputs: readonly string[], outdir: string, config: RenderConfig): Promise<SynthResult> {
   const { docs, errors } = await readDocuments(await yamlFiles(inputs));
   if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
+  const staging = await openStaging(outdir);
+  if (!staging) return synthThenWrite(docs, outdir, config);
+  // Files are written, into the staging directory, while the next CRs render: creating a thousand files
+  // costs about as much as rendering them. They move into place only once no CR has failed.
+  const writes = new BackgroundWrites(staging.dir);
+  try {
+    const files = new Map<string, string>();
+    const synthesis = synthesizeFiles(docs, config);
+    let step = synthesis.next();
+    for (; !step.done; step = synthesis.next()) {
+      files.set(step.value.name, step.value.text);
+      writes.add(step.value.name, step.value.text);
+      await writes.turn();
+    }
+    const outcome = step.value;
+    await writes.finished();
+    if (outcome.errors.length > 0) {
+      await staging.discard();
+      return { ...outcome, files: new Map() };
+    }
+    await staging.commit([...files.keys()]);
+    return { ...outcome, files };
+  } catch (err) {
+    await writes.settled();
+    await staging.discard();
+    throw err;
+  }
+}
+
+/** Renders everything, then writes: for an output directory no staging directory can be made next to. */
+async function synthThenWrite(docs: readonly SourceDocument[], outdir: string, config: RenderConfig): Promise<SynthResult> {
   const result = synthesize(docs, config);
   if (result.errors.length > 0) return result;
   await mkdir(outdir, { recursive: true });
   await mapLimit([...result.files], 32, ([name, text]) => writeFile(path.join(outdir, name), text));
   return result;
+}
+
+/** Where a synth writes before anything is known to have failed, and how its files move into place. */
+interface Staging {
+  readonly dir: string;
+  /** Moves the files named into the output directory (created if need be) and removes the staging directory. */
+  commit(names: readonly string[]): Promise<void>;
+  /** Removes the staging directory, and the directories made for it, with whatever was written. */
+  discard(): Promise<void>;
+}
+
+/**
+ * A staging directory beside `outdir`, on the same file system, so that its files move into place by rename.
+ * When `outdir` does not exist yet, the staging directory itself becomes it. Undefined when none can be
+ * made (`outdir` is a file, sits on another file system than its parent, or the parent is not writable):
+ * then the synth renders everything first and writes after, and reports what goes wrong as before.
+ */
+async function openStaging(outdir: string): Promise<Staging | undefined> {
+  const target = path.resolve(outdir);
+  const parent = path.dirname(target);
+  if (parent === target) return undefined;
+  let existing: Stats | undefined;
+  try {
+    existing = await stat(target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
+  }
+  if (existing && !existing.isDirectory()) return undefined;
+  let madeParents: string | undefined;
+  let dir: string;
+  try {
+    madeParents = await mkdir(parent, { recursive: true });
+    if (existing && (await stat(parent)).dev !== existing.dev) return undefined;
+    dir = path.join(parent, `.${path.basename(target)}.synth-${randomBytes(6).toString('hex')}`);
+  } catch {
+    await removeMadeParents(parent, madeParents);
+    return undefined;
+  }
+  const stopOnSignal = removeOnSignal(dir);
+  try {
+    await mkdir(dir);
+  } catch {
+    stopOnSignal();
+    await removeMadeParents(parent, madeParents);
+    return undefined;
+  }
+  const moveFilesInto = (names: readonly string[]) => {
+    for (const name of names) renameSync(path.join(dir, name), path.join(target, name));
+    rmdirSync(dir);
+  };
+  return {
+    dir,
+    async commit(names) {
+      try {
+        if (existing) return moveFilesInto(names);
+        await rename(dir, target);
+      } catch (err) {
+        // Made meanwhile by someone else: fill it as an existing directory.
+        if (existing || !['EEXIST', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+        moveFilesInto(names);
+      }
+      stopOnSignal();
+    },
+    async discard() {
+      await rm(dir, { recursive: true, force: true });
+      await removeMadeParents(parent, madeParents);
+      stopOnSignal();
+    },
+  };
+}
+
+/** Removes `dir` and its ancestors up to `first`, the first directory `mkdir -p` made, if they are empty. */
+async function removeMadeParents(dir: string, first: string | undefined): Promise<void> {
+  if (first === undefined) return;
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === first || path.dirname(d) === d) return;
+  }
+}
+
+/** Removes the staging directory if the synth is interrupted (Ctrl-C, kill), then dies of the same signal. */
+function removeOnSignal(dir: string): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const handler = (signal: NodeJS.Signals) => {
+    stop();
+    rmSync(dir, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  const stop = () => { for (const s of signals) process.off(s, handler); };
+  for (const s of signals) process.on(s, handler);
+  return stop;
+}
+
+/**
+ * Files written into one directory while the caller goes on with its work, a few at a time. The caller
+ * calls `turn()` between pieces of work so that finished writes can start the next ones.
+ */
+class BackgroundWrites {
+  private readonly queue: [string, string][] = [];
+  private next = 0;
+  private inFlight = 0;
+  private failure: Error | undefined;
+  private idle: (() => void) | undefined;
+
+  public constructor(private readonly dir: string, private readonly limit = 16) {}
+
+  public add(name: string, text: string): void {
+    this.queue.push([name, text]);
+    this.pump();
+  }
+
+  /**
+   * Lets the writes that finished meanwhile report back and the next ones start, and signals be handled;
+   * throws if a write failed.
+   */
+  public async turn(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.failure) throw this.failure;
+  }
+
+  /** Waits for every write; throws the first failure. */
+  public async finished(): Promise<void> {
+    await this.settled();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Waits until no write is in flight (after a failure, the rest are never started). */
+  public async settled(): Promise<void> {
+    if (this.inFlight > 0) await new Promise<void>((resolve) => { this.idle = resolve; });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.limit && this.next < this.queue.length && !this.failure) {
+      const [name, text] = this.queue[this.next];
+      this.queue[this.next++] = undefined as never; // written: let its text go
+      this.inFlight++;
+      writeFileCallback(path.join(this.dir, name), text, (err) => {
+        this.inFlight--;
+        if (err) this.failure ??= err;
+        this.pump();
+        if (this.inFlight === 0) this.idle?.();
+      });
+    }
+  }
 }

@@ -1,6 +1,6 @@
 /** The I/O half of `agentway synth`: read CR files, write one manifest file per CR. */
 import { randomBytes } from 'node:crypto';
-import { Stats, renameSync, rmSync, rmdirSync, writeFile as writeFileCallback } from 'node:fs';
+import { Stats, renameSync, rmdirSync, writeFile as writeFileCallback } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { YAMLException, loadAll } from 'js-yaml';
@@ -110,32 +110,45 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 export async function synthFiles(inputs: readonly string[], outdir: string, config: RenderConfig): Promise<SynthResult> {
   const { docs, errors } = await readDocuments(await yamlFiles(inputs));
   if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
-  const staging = await openStaging(outdir);
-  if (!staging) return synthThenWrite(docs, outdir, config);
-  // Files are written, into the staging directory, while the next CRs render: creating a thousand files
-  // costs about as much as rendering them. They move into place only once no CR has failed.
-  const writes = new BackgroundWrites(staging.dir);
+  // Ctrl-C (or a kill) during the synth is held until the staging directory is gone or in place, so that
+  // an interrupted synth leaves nothing behind; then the process dies of it as it would have.
+  const signals = holdSignals();
   try {
-    const files = new Map<string, string>();
-    const synthesis = synthesizeFiles(docs, config);
-    let step = synthesis.next();
-    for (; !step.done; step = synthesis.next()) {
-      files.set(step.value.name, step.value.text);
-      writes.add(step.value.name, step.value.text);
-      await writes.turn();
+    const staging = await openStaging(outdir);
+    if (!staging) {
+      signals.release();
+      return await synthThenWrite(docs, outdir, config);
     }
-    const outcome = step.value;
-    await writes.finished();
-    if (outcome.errors.length > 0) {
+    // Files are written, into the staging directory, while the next CRs render: creating a thousand files
+    // costs about as much as rendering them. They move into place only once no CR has failed.
+    const writes = new BackgroundWrites(staging.dir);
+    try {
+      signals.check();
+      const files = new Map<string, string>();
+      const synthesis = synthesizeFiles(docs, config);
+      let step = synthesis.next();
+      for (; !step.done; step = synthesis.next()) {
+        files.set(step.value.name, step.value.text);
+        writes.add(step.value.name, step.value.text);
+        await writes.turn();
+        signals.check();
+      }
+      const outcome = step.value;
+      await writes.finished();
+      signals.check();
+      if (outcome.errors.length > 0) {
+        await staging.discard();
+        return { ...outcome, files: new Map() };
+      }
+      await staging.commit([...files.keys()]);
+      return { ...outcome, files };
+    } catch (err) {
+      await writes.abandon();
       await staging.discard();
-      return { ...outcome, files: new Map() };
+      throw err;
     }
-    await staging.commit([...files.keys()]);
-    return { ...outcome, files };
-  } catch (err) {
-    await writes.settled();
-    await staging.discard();
-    throw err;
+  } finally {
+    signals.release();
   }
 }
 
@@ -180,15 +193,8 @@ async function openStaging(outdir: string): Promise<Staging | undefined> {
     madeParents = await mkdir(parent, { recursive: true });
     if (existing && (await stat(parent)).dev !== existing.dev) return undefined;
     dir = path.join(parent, `.${path.basename(target)}.synth-${randomBytes(6).toString('hex')}`);
-  } catch {
-    await removeMadeParents(parent, madeParents);
-    return undefined;
-  }
-  const stopOnSignal = removeOnSignal(dir);
-  try {
     await mkdir(dir);
   } catch {
-    stopOnSignal();
     await removeMadeParents(parent, madeParents);
     return undefined;
   }
@@ -207,12 +213,10 @@ async function openStaging(outdir: string): Promise<Staging | undefined> {
         if (existing || !['EEXIST', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
         moveFilesInto(names);
       }
-      stopOnSignal();
     },
     async discard() {
       await rm(dir, { recursive: true, force: true });
       await removeMadeParents(parent, madeParents);
-      stopOnSignal();
     },
   };
 }
@@ -230,17 +234,32 @@ async function removeMadeParents(dir: string, first: string | undefined): Promis
   }
 }
 
-/** Removes the staging directory if the synth is interrupted (Ctrl-C, kill), then dies of the same signal. */
-function removeOnSignal(dir: string): () => void {
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  const handler = (signal: NodeJS.Signals) => {
-    stop();
-    rmSync(dir, { recursive: true, force: true });
-    process.kill(process.pid, signal);
+const HELD_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** A signal that arrived while held. */
+class Interrupted extends Error {
+  public constructor(public readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/**
+ * Holds SIGINT, SIGTERM and SIGHUP: `check()` throws Interrupted once one has arrived, `release()` restores
+ * their default action and, if one arrived, ends the process with it.
+ */
+function holdSignals(): { check(): void; release(): void } {
+  let caught: NodeJS.Signals | undefined;
+  const hold = (signal: NodeJS.Signals) => { caught ??= signal; };
+  for (const s of HELD_SIGNALS) process.on(s, hold);
+  return {
+    check() {
+      if (caught) throw new Interrupted(caught);
+    },
+    release() {
+      for (const s of HELD_SIGNALS) process.off(s, hold);
+      if (caught) process.kill(process.pid, caught);
+    },
   };
-  const stop = () => { for (const s of signals) process.off(s, handler); };
-  for (const s of signals) process.on(s, handler);
-  return stop;
 }
 
 /**
@@ -253,6 +272,7 @@ class BackgroundWrites {
   private inFlight = 0;
   private failure: Error | undefined;
   private idle: (() => void) | undefined;
+  private abandoned = false;
 
   public constructor(private readonly dir: string, private readonly limit = 16) {}
 
@@ -262,7 +282,7 @@ class BackgroundWrites {
   }
 
   /**
-   * Lets the writes that finished meanwhile report back and the next ones start, and signals be handled;
+   * Lets the writes that finished meanwhile report back and the next ones start (and signals arrive);
    * throws if a write failed.
    */
   public async turn(): Promise<void> {
@@ -276,13 +296,18 @@ class BackgroundWrites {
     if (this.failure) throw this.failure;
   }
 
-  /** Waits until no write is in flight (after a failure, the rest are never started). */
-  public async settled(): Promise<void> {
+  /** Starts no further write and waits for those in flight. */
+  public async abandon(): Promise<void> {
+    this.abandoned = true;
+    await this.settled();
+  }
+
+  private async settled(): Promise<void> {
     if (this.inFlight > 0) await new Promise<void>((resolve) => { this.idle = resolve; });
   }
 
   private pump(): void {
-    while (this.inFlight < this.limit && this.next < this.queue.length && !this.failure) {
+    while (this.inFlight < this.limit && this.next < this.queue.length && !this.failure && !this.abandoned) {
       const [name, text] = this.queue[this.next];
       this.queue[this.next++] = undefined as never; // written: let its text go
       this.inFlight++;

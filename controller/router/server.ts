@@ -14,7 +14,7 @@ import { boundPort, listen } from '../common/http-server.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { AdminApi } from './admin.js';
 import { objectKey } from '../kube/resources.js';
-import { Backend, Catalog } from './catalog.js';
+import { Backend, Catalog, View } from './catalog.js';
 import { PolicySources } from './policy-sources.js';
 import { AuditWriter } from './policy/audit.js';
 import { CACHE_HEADER, CachedResponse, MemoryCache, RedisCache } from './policy/cache.js';
@@ -26,7 +26,7 @@ import { LlmMetrics } from './policy/metrics.js';
 import { openAIUsage } from './providers/http.js';
 import { Operation, StreamTranslator, TranslationError, Usage, providerAdapter } from './providers/index.js';
 import { PassThroughStream } from './providers/passthrough-stream.js';
-import { Refusal, RouteTargetInfo, modelList, resolve, routingAsk, sameEngine } from './resolve.js';
+import { Candidates, Refusal, RouteTargetInfo, RoutingAsk, modelList, resolve, routingAsk, sameEngine } from './resolve.js';
 import { Endpoint, chooseEndpoint } from './select.js';
 
 /** Bodies larger than this are refused with 413. */
@@ -72,6 +72,23 @@ export interface RouterOptions {
 
 /** A candidate target with what the policy needs to know of it. */
 type Candidate = RouteTargetInfo & PolicyTarget & { readonly model: string };
+
+/** Who may serve an ask: the resolution and its targets as candidates. */
+interface Routed { readonly ok: true; readonly resolution: Candidates; readonly candidates: readonly Candidate[] }
+/** Asks kept per view (a client chooses its engine string freely, so the count is bounded). */
+const ROUTED_KEPT = 1024;
+
+/** The path and query of a request. */
+type RequestTarget = Pick<URL, 'pathname' | 'search' | 'searchParams'>;
+const NO_QUERY = new URLSearchParams();
+
+/**
+ * An exact completion path, which nearly every request has, is taken as it is; anything else goes through
+ * the URL parser, which normalizes it.
+ */
+function requestTarget(url: string): RequestTarget {
+  return COMPLETION_PATHS.has(url) ? { pathname: url, search: '', searchParams: NO_QUERY } : new URL(url, 'http://router');
+}
 
 /** Largest non-streaming answer kept (for usage and the cache) while it is passed on. */
 const MAX_KEPT_BYTES = 16 * 1024 * 1024;
@@ -129,7 +146,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
       if (size > limit) { req.removeAllListeners('data'); req.resume(); reject(new BodyTooLarge()); return; }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     req.on('error', reject);
     req.on('aborted', () => reject(new Error('client aborted')));
   });
@@ -145,6 +162,8 @@ export class Router {
   private readonly inFlight = new Map<string, number>();
   private readonly pools = new Map<string, Pool>();
   private rotation = 0;
+  /** What `routed` found, as of one view of the catalog. */
+  private routedIn?: { readonly view: View; readonly byAsk: Map<string, Routed> };
   private server?: http.Server;
   private metricsServer?: http.Server;
   private adminServer?: http.Server;
@@ -266,7 +285,7 @@ export class Router {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://router');
+    const url = requestTarget(req.url ?? '/');
     const path = url.pathname;
     if (this.probe(path, res)) return;
     if (path === '/v1/models') {
@@ -284,7 +303,7 @@ export class Router {
     });
   }
 
-  private models(url: URL, res: http.ServerResponse): void {
+  private models(url: RequestTarget, res: http.ServerResponse): void {
     const view = this.catalog.current();
     const list = modelList(view.modelApis, view.routes);
     const engine = url.searchParams.get('owned_by') ?? undefined;
@@ -302,7 +321,27 @@ export class Router {
     this.send(res, path, e.status, { error: { message: e.message, type: e.type, param: null, code: e.code } }, headers);
   }
 
-  private async complete(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+  /**
+   * Who may serve an ask, as of `view`. An ask that resolves is kept with its candidates until the view
+   * changes, by model and engine (which resolve compares case-insensitively); refusals are not kept.
+   */
+  private routed(view: View, ask: RoutingAsk): Routed | Refusal {
+    if (this.routedIn?.view !== view) this.routedIn = { view, byAsk: new Map() };
+    const key = ask.model === undefined ? undefined : `${ask.model}\u0000${ask.ownedBy?.toLowerCase() ?? ''}`;
+    const kept = key === undefined ? undefined : this.routedIn.byAsk.get(key);
+    if (kept) return kept;
+    const resolution = resolve(ask, view.modelApis, view.routes);
+    if (!resolution.ok) return resolution;
+    const candidates: Candidate[] = resolution.targets.map((t) => {
+      const b = view.backends.get(t.backend);
+      return { ...t, id: t.backend, dataClass: b?.dataClass ?? 'restricted', ...(b?.pricing ? { pricing: b.pricing } : {}), ...(b?.provider ? { provider: b.provider.type } : {}) };
+    });
+    const routed: Routed = { ok: true, resolution, candidates };
+    if (key !== undefined && this.routedIn.byAsk.size < ROUTED_KEPT) this.routedIn.byAsk.set(key, routed);
+    return routed;
+  }
+
+  private async complete(req: http.IncomingMessage, res: http.ServerResponse, url: RequestTarget): Promise<void> {
     const path = url.pathname;
     const stopTimer = this.latency.startTimer({ path });
     const declared = Number(req.headers['content-length']);
@@ -327,16 +366,13 @@ export class Router {
     }
     const { ask, forward } = routingAsk(req.headers, url.searchParams, body as Record<string, unknown>);
     const view = this.catalog.current();
-    const resolution = resolve(ask, view.modelApis, view.routes);
-    if (!resolution.ok) return this.fail(res, path, resolution as Refusal);
+    const routed = this.routed(view, ask);
+    if (!routed.ok) return this.fail(res, path, routed);
+    const { resolution, candidates } = routed;
 
     const upstreamPath = url.search === '' ? path : upstreamPathOf(path, url.searchParams);
-    const candidates: Candidate[] = resolution.targets.map((t) => {
-      const b = view.backends.get(t.backend);
-      return { ...t, id: t.backend, dataClass: b?.dataClass ?? 'restricted', ...(b?.pricing ? { pricing: b.pricing } : {}), ...(b?.provider ? { provider: b.provider.type } : {}) };
-    });
     const admission = await this.policy.admit({
-      requestId: randomUUID(), received: new Date(), headers: req.headers, model: ask.model!, ...(ask.ownedBy ? { engine: ask.ownedBy } : {}), body: forward,
+      requestId: randomUUID(), received: new Date(), headers: req.headers, model: ask.model!, ...(ask.ownedBy ? { engine: ask.ownedBy } : {}), body: forward, raw,
     }, candidates, resolution.strategy);
     if (isPolicyError(admission)) return this.fail(res, path, admission, { ...admission.headers });
     if (admission.cacheKey) {

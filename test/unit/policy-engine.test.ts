@@ -140,6 +140,24 @@ describe('limits, cache, cost, audit', () => {
     expect(out.records.filter((r) => r.decision === 'cached')).toEqual([expect.objectContaining({ target: 'models/anthropic', status: 200, client: 'team-a/apps/web' })]);
   });
 
+  test('a body known by its bytes is admitted as when it is read anew: same key, same reservation', async () => {
+    const body = { temperature: 0, messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 7 };
+    const raw = Buffer.from(JSON.stringify(body));
+    const reordered = { max_tokens: 7, messages: [{ content: 'x'.repeat(400), role: 'user' }], temperature: 0 };
+    const fresh = await setup().policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const { policy } = setup();
+    const first = await policy.admit({ ...request(KEYS.web, { body }), raw }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const again = await policy.admit({ ...request(KEYS.web, { body }), raw }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const otherBytes = await policy.admit({ ...request(KEYS.web, { body: reordered }), raw: Buffer.from(JSON.stringify(reordered)) }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const otherAccess = await policy.admit({ ...request(KEYS.other, { body }), raw }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    for (const a of [first, again, otherBytes]) {
+      expect(a.cacheKey).toBe(fresh.cacheKey);
+      expect(a.reservation.tokens).toBe(fresh.reservation.tokens);
+    }
+    expect(fresh.reservation.tokens).toBe(7 + Math.ceil(Buffer.byteLength(JSON.stringify(body.messages)) / 4));
+    expect(otherAccess.cacheKey).not.toBe(fresh.cacheKey);
+  });
+
   test('streaming and non-zero temperature are never cached; errors are never stored', async () => {
     const { policy } = setup();
     const s = await policy.admit(request(KEYS.web, { body: { messages: [], temperature: 0, stream: true } }), [anthropic], 'capacity') as Admission<PolicyTarget>;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { AuditWriter, auditLine } from '../../controller/router/policy/audit.js';
-import { MemoryCache, cacheKey, cacheable, canonicalJson } from '../../controller/router/policy/cache.js';
+import { MemoryCache, bodyDigest, cacheKey, cacheable, canonicalJson } from '../../controller/router/policy/cache.js';
 import { costUsd, expectedCostUsd } from '../../controller/router/policy/cost.js';
 import { eligibleTargets, filterByClass, modelApiClass, requestClass } from '../../controller/router/policy/data-class.js';
 import { errorBody, isPolicyError } from '../../controller/router/policy/errors.js';
@@ -154,11 +154,12 @@ describe('cost', () => {
 });
 
 describe('cache keys', () => {
-  const parts = { access: 'team-a/apps', dataClass: 'internal' as const, model: 'chat', engine: 'vllm', body: { messages: [{ role: 'user', content: 'hi' }], temperature: 0 } };
+  const body = { messages: [{ role: 'user', content: 'hi' }], temperature: 0 };
+  const parts = { access: 'team-a/apps', dataClass: 'internal' as const, model: 'chat', engine: 'vllm', bodyDigest: bodyDigest(body) };
 
   test('canonical JSON ignores key order', () => {
     expect(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: 'x' } })).toBe('{"a":{"c":"x","d":[1,{"x":1,"y":2}]},"b":1}');
-    expect(cacheKey(parts)).toBe(cacheKey({ ...parts, body: { temperature: 0, messages: [{ content: 'hi', role: 'user' }] } }));
+    expect(cacheKey(parts)).toBe(cacheKey({ ...parts, bodyDigest: bodyDigest({ temperature: 0, messages: [{ content: 'hi', role: 'user' }] }) }));
   });
 
   test('another ModelAccess, class, model, engine or body → another key', () => {
@@ -167,8 +168,10 @@ describe('cache keys', () => {
     expect(cacheKey({ ...parts, dataClass: 'restricted' })).not.toBe(k);
     expect(cacheKey({ ...parts, model: 'chat-2' })).not.toBe(k);
     expect(cacheKey({ ...parts, engine: 'sglang' })).not.toBe(k);
-    expect(cacheKey({ ...parts, body: { ...parts.body, max_tokens: 5 } })).not.toBe(k);
+    expect(cacheKey({ ...parts, bodyDigest: bodyDigest({ ...body, max_tokens: 5 }) })).not.toBe(k);
     expect(cacheKey({ ...parts, engine: 'VLLM' })).toBe(k);
+    // Parts are kept apart: moving text from one part to the next is another key.
+    expect(cacheKey({ ...parts, model: 'chat', engine: 'vllm' })).not.toBe(cacheKey({ ...parts, model: 'chat","vllm', engine: '' }));
   });
 
   test('only non-streaming requests with temperature 0 or x-agentway-cache: use', () => {

@@ -1,9 +1,9 @@
 /**
  * The response cache (DESIGN §9): exact match, non-streaming answers only, when `temperature` is 0 or the
  * client sends `x-agentway-cache: use`. The key hashes the ModelAccess, the request's data class, the model,
- * the engine and the canonical body, so no entry is ever shared across ModelAccess objects, and a request
- * never gets an answer produced under a lower class than its own. In memory a bounded LRU (lru-cache, by
- * bytes), or Redis shared by replicas.
+ * the engine and the digest of the canonical body, so no entry is ever shared across ModelAccess objects,
+ * and a request never gets an answer produced under a lower class than its own. In memory a bounded LRU
+ * (lru-cache, by bytes), or Redis shared by replicas.
  */
 import { hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -38,6 +38,11 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** SHA-256 of the canonical JSON of a body: equal bodies, whatever their key order, give equal digests. */
+export function bodyDigest(body: Record<string, unknown>): string {
+  return hash('sha256', canonicalJson(body), 'hex');
+}
+
 export interface CacheKeyParts {
   /** `{namespace}/{modelAccess}` of the client (`anonymous` when none exists). */
   readonly access: string;
@@ -45,12 +50,12 @@ export interface CacheKeyParts {
   readonly model: string;
   /** The `owned_by` asked for, or empty. */
   readonly engine: string;
-  /** The body after routing-only fields are removed. */
-  readonly body: Record<string, unknown>;
+  /** `bodyDigest` of the body after routing-only fields are removed. */
+  readonly bodyDigest: string;
 }
 
 export function cacheKey(p: CacheKeyParts): string {
-  return hash('sha256', canonicalJson([p.access, p.dataClass, p.model, p.engine.toLowerCase(), p.body]), 'hex');
+  return hash('sha256', JSON.stringify([p.access, p.dataClass, p.model, p.engine.toLowerCase(), p.bodyDigest]), 'hex');
 }
 
 /** Whether a request may be answered from (and stored in) the cache. */

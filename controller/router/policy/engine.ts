@@ -5,14 +5,16 @@
  * Every refusal is returned as a value with its audit line already written; nothing here throws for a
  * client's input.
  */
+import { hash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { Usage } from '../providers/types.js';
 import { AuditContent, AuditRecord, AuditWriter, Decision, auditLine } from './audit.js';
-import { CACHE_HEADER, CachedResponse, DEFAULT_CACHE_TTL_MS, ResponseCache, cacheKey, cacheable } from './cache.js';
+import { CACHE_HEADER, CachedResponse, DEFAULT_CACHE_TTL_MS, ResponseCache, bodyDigest, cacheKey, cacheable } from './cache.js';
 import { costUsd, Pricing } from './cost.js';
 import { DATA_CLASS_HEADER, DataClass, filterByClass, requestClass } from './data-class.js';
 import { PolicyError, isPolicyError } from './errors.js';
 import { Client, ModelAccessIndex, authorizeModel } from './keys.js';
-import { ClientLimiter, Reservation, tokenEstimate } from './limits.js';
+import { ClientLimiter, Reservation, TokenEstimate, tokenEstimate } from './limits.js';
 import { LlmMetrics } from './metrics.js';
 import { Strategy, StrategyTarget, attemptOrder } from './strategies.js';
 
@@ -36,6 +38,11 @@ export interface PolicyRequest {
   readonly engine?: string;
   /** The body after routing-only fields are removed. */
   readonly body: Record<string, unknown>;
+  /**
+   * The bytes `body` was parsed from, when there were any: a cacheable body sent again is then recognised by
+   * them, and what admission derives from it is not computed again.
+   */
+  readonly raw?: Buffer;
 }
 
 export interface PolicyDeps {
@@ -85,6 +92,16 @@ export interface Outcome<T extends PolicyTarget> {
   readonly content?: AuditContent;
 }
 
+/** What admission derives from a cacheable body. */
+interface BodySummary {
+  readonly estimate: TokenEstimate;
+  /** `bodyDigest` of the body, for the cache key. */
+  readonly digest: string;
+}
+
+/** Distinct cacheable bodies whose summary is kept (a few hundred bytes each). */
+const SUMMARIES_KEPT = 4096;
+
 const header = (h: PolicyRequest['headers'], name: string): string | undefined => {
   const v = h[name];
   return Array.isArray(v) ? v.join(',') : v;
@@ -92,6 +109,8 @@ const header = (h: PolicyRequest['headers'], name: string): string | undefined =
 
 export class Policy {
   private readonly now: () => number;
+  /** By the SHA-256 of a body's bytes. */
+  private readonly summaries = new LRUCache<string, BodySummary>({ max: SUMMARIES_KEPT });
 
   public constructor(private readonly deps: PolicyDeps) {
     this.now = deps.now ?? (() => performance.now());
@@ -100,11 +119,12 @@ export class Policy {
   private record(req: PolicyRequest, started: number, fields: Omit<AuditRecord, 'time' | 'requestId' | 'model' | 'latencyMs'>, content?: AuditContent): void {
     this.deps.metrics?.recordDecision(fields.decision);
     if (!this.deps.audit) return;
-    const rec: AuditRecord = {
-      time: req.received.toISOString(), requestId: req.requestId, model: req.model,
-      ...(req.engine ? { engine: req.engine } : {}), ...fields, latencyMs: this.now() - started,
-    };
-    this.deps.audit.write(auditLine(rec, this.deps.auditContent ? content : undefined));
+    this.deps.audit.write(auditLine({
+      time: req.received.toISOString(), requestId: req.requestId, model: req.model, engine: req.engine || undefined,
+      client: fields.client, dataClass: fields.dataClass, decision: fields.decision, reason: fields.reason, target: fields.target,
+      provider: fields.provider, status: fields.status, tokens: fields.tokens, costUsd: fields.costUsd, fallbacks: fields.fallbacks,
+      latencyMs: this.now() - started,
+    }, this.deps.auditContent ? content : undefined));
   }
 
   private refuse(req: PolicyRequest, started: number, error: PolicyError, client?: Client, dataClass?: DataClass): PolicyError {
@@ -126,17 +146,33 @@ export class Policy {
     if (isPolicyError(cls)) return this.refuse(req, started, cls, client);
     const eligible = filterByClass(candidates, cls, req.model);
     if (isPolicyError(eligible)) return this.refuse(req, started, eligible, client, cls);
-    const estimate = tokenEstimate(req.body, this.deps.defaultCompletionTokens ?? 1024);
+    const useCache = this.deps.cache !== undefined && cacheable(req.body, req.headers[CACHE_HEADER]);
+    const summary = useCache ? this.summary(req) : undefined;
+    const estimate = summary?.estimate ?? tokenEstimate(req.body, this.deps.defaultCompletionTokens ?? 1024);
     const targets = attemptOrder(strategy, eligible, {
       random: this.deps.random ?? Math.random, promptTokens: estimate.prompt, completionTokens: estimate.completion,
     });
     const reservation = await this.deps.limiter.reserve(client, estimate.prompt + estimate.completion);
     if (isPolicyError(reservation)) return this.refuse(req, started, reservation, client, cls);
-    const useCache = this.deps.cache !== undefined && cacheable(req.body, req.headers[CACHE_HEADER]);
     return {
       request: req, client, dataClass: cls, eligible, targets, reservation, started,
-      ...(useCache ? { cacheKey: cacheKey({ access: client.access, dataClass: cls, model: req.model, engine: req.engine ?? '', body: req.body }) } : {}),
+      ...(summary ? { cacheKey: cacheKey({ access: client.access, dataClass: cls, model: req.model, engine: req.engine ?? '', bodyDigest: summary.digest }) } : {}),
     };
+  }
+
+  /**
+   * The estimate and digest of a cacheable body. The same body sent again — what the cache is for — is known
+   * by the SHA-256 of its bytes and is not sorted, serialised and measured again: that is most of what a
+   * cache hit would otherwise allocate.
+   */
+  private summary(req: PolicyRequest): BodySummary {
+    const id = req.raw ? hash('sha256', req.raw, 'base64') : undefined;
+    let s = id === undefined ? undefined : this.summaries.get(id);
+    if (!s) {
+      s = { estimate: tokenEstimate(req.body, this.deps.defaultCompletionTokens ?? 1024), digest: bodyDigest(req.body) };
+      if (id !== undefined) this.summaries.set(id, s);
+    }
+    return s;
   }
 
   /** A cached answer for an admitted request, or undefined. A hit is settled and audited here. */

@@ -1,7 +1,7 @@
 /** The I/O half of `agentway synth`: read CR files, write one manifest file per CR. */
 import { randomBytes } from 'node:crypto';
-import { Stats, renameSync, rmdirSync, writeFile as writeFileCallback } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { Stats, readFile as readFileCallback, renameSync, rmdirSync, writeFile as writeFileCallback } from 'node:fs';
+import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { YAMLException, loadAll } from 'js-yaml';
 import { RenderConfig } from '../../manifests/config.js';
@@ -59,32 +59,41 @@ export async function yamlFiles(inputs: readonly string[]): Promise<string[]> {
   return out;
 }
 
-/** Reads the files (several at a time) and parses them; a YAML syntax error becomes a SynthError. */
+/**
+ * Reads the files (several at a time) and parses each as it arrives, while the next are read; a YAML syntax
+ * error becomes a SynthError. Documents and errors come in the order of `files`.
+ */
 export async function readDocuments(files: readonly string[]): Promise<{ docs: SourceDocument[]; errors: SynthError[] }> {
-  const texts = await mapLimit(files, 32, (file) => readFile(file, 'utf8'));
+  const parsed = await mapLimit(files, 32, async (file) => parseFile(file, await readFileText(file)));
+  return { docs: parsed.flatMap((p) => p.docs), errors: parsed.flatMap((p) => p.errors) };
+}
+
+function readFileText(file: string): Promise<string> {
+  // The callback form: the promise API's FileHandle costs more per file, and a synth reads a thousand.
+  return new Promise((resolve, reject) => readFileCallback(file, 'utf8', (err, text) => (err ? reject(err) : resolve(text))));
+}
+
+function parseFile(file: string, text: string): { docs: SourceDocument[]; errors: SynthError[] } {
+  let list: unknown[];
+  try {
+    list = loadAll(text);
+  } catch (err) {
+    const e = err as YAMLException;
+    const where = e.mark ? ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '';
+    return { docs: [], errors: [{ source: file, object: '?', path: '(yaml)', message: `${e.reason ?? e.message}${where}` }] };
+  }
   const docs: SourceDocument[] = [];
   const errors: SynthError[] = [];
-  files.forEach((file, f) => {
-    let list: unknown[];
-    try {
-      list = loadAll(texts[f]);
-    } catch (err) {
-      const e = err as YAMLException;
-      const where = e.mark ? ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '';
-      errors.push({ source: file, object: '?', path: '(yaml)', message: `${e.reason ?? e.message}${where}` });
+  list.forEach((doc, i) => {
+    const source = list.length > 1 ? `${file}#${i + 1}` : file;
+    if (expandedSize(doc) === Infinity) {
+      errors.push({
+        source, object: '?', path: '(yaml)',
+        message: `the document holds more than ${MAX_EXPANDED_VALUES} values once its aliases are expanded, or contains itself; refused`,
+      });
       return;
     }
-    list.forEach((doc, i) => {
-      const source = list.length > 1 ? `${file}#${i + 1}` : file;
-      if (expandedSize(doc) === Infinity) {
-        errors.push({
-          source, object: '?', path: '(yaml)',
-          message: `the document holds more than ${MAX_EXPANDED_VALUES} values once its aliases are expanded, or contains itself; refused`,
-        });
-        return;
-      }
-      docs.push({ source, doc });
-    });
+    docs.push({ source, doc });
   });
   return { docs, errors };
 }

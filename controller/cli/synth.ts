@@ -1,8 +1,9 @@
 /** The I/O half of `agentway synth`: read CR files, write one manifest file per CR. */
 import { randomBytes } from 'node:crypto';
-import { Stats, readFile as readFileCallback, renameSync, rmdirSync, writeFile as writeFileCallback } from 'node:fs';
+import { Stats, readFile as readFileCallback, renameSync, rmdirSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { YAMLException, loadAll } from 'js-yaml';
 import { RenderConfig } from '../../manifests/config.js';
 import { SourceDocument, SynthError, SynthResult, synthesize, synthesizeFiles } from '../../manifests/synth.js';
@@ -272,60 +273,80 @@ function holdSignals(): { check(): void; release(): void } {
 }
 
 /**
- * Files written into one directory while the caller goes on with its work, a few at a time. The caller
- * calls `turn()` between pieces of work so that finished writes can start the next ones.
+ * What the writing thread runs: each message is a list of files (name and text), written in the order sent
+ * until one fails; `null` asks for the outcome, after which the thread ends.
+ */
+const WRITER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+let failure;
+parentPort.on('message', (m) => {
+  if (m === null) {
+    parentPort.postMessage({ failure });
+    parentPort.close();
+  } else {
+    for (const [name, text] of m) {
+      if (failure) return;
+      try {
+        writeFileSync(join(workerData.dir, name), text);
+      } catch (err) {
+        failure = { message: err.message, code: err.code };
+      }
+    }
+  }
+});
+`;
+
+/**
+ * Files written into one directory by a thread of their own while the caller goes on with its work. On two
+ * cores, one thread creating files beside the rendering one is what the file system can take: the writes
+ * cost the render thread nothing but a message each.
  */
 class BackgroundWrites {
-  private readonly queue: [string, string][] = [];
-  private next = 0;
-  private inFlight = 0;
+  private readonly worker: Worker;
   private failure: Error | undefined;
-  private idle: (() => void) | undefined;
-  private abandoned = false;
+  private batch: [string, string][] = [];
+  private added = 0;
 
-  public constructor(private readonly dir: string, private readonly limit = 16) {}
+  public constructor(dir: string) {
+    this.worker = new Worker(WRITER, { eval: true, workerData: { dir } });
+    this.worker.on('error', (err) => { this.failure ??= err; });
+  }
 
+  /** Queues a file; files go to the thread a few at a time (a message each costs about a file's write). */
   public add(name: string, text: string): void {
-    this.queue.push([name, text]);
-    this.pump();
+    this.batch.push([name, text]);
+    if (++this.added % 8 === 0) this.send();
   }
 
-  /**
-   * Lets the writes that finished meanwhile report back and the next ones start (and signals arrive);
-   * throws if a write failed.
-   */
+  /** Lets signals and a failed thread be heard now and then; throws if the thread failed. */
   public async turn(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.added % 32 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.failure) throw this.failure;
   }
 
-  /** Waits for every write; throws the first failure. */
+  private send(): void {
+    if (this.batch.length > 0) this.worker.postMessage(this.batch);
+    this.batch = [];
+  }
+
+  /** Waits until every file sent is written; throws the first failure. */
   public async finished(): Promise<void> {
-    await this.settled();
+    const outcome = new Promise<{ failure?: { message: string; code?: string } }>((resolve, reject) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', reject);
+      this.worker.once('exit', () => reject(this.failure ?? new Error('the file writing thread ended early')));
+    });
+    this.send();
+    this.worker.postMessage(null);
+    const { failure } = await outcome;
+    if (failure) throw Object.assign(new Error(failure.message), { code: failure.code });
     if (this.failure) throw this.failure;
   }
 
-  /** Starts no further write and waits for those in flight. */
+  /** Stops the thread: once this resolves, nothing more is written. */
   public async abandon(): Promise<void> {
-    this.abandoned = true;
-    await this.settled();
-  }
-
-  private async settled(): Promise<void> {
-    if (this.inFlight > 0) await new Promise<void>((resolve) => { this.idle = resolve; });
-  }
-
-  private pump(): void {
-    while (this.inFlight < this.limit && this.next < this.queue.length && !this.failure && !this.abandoned) {
-      const [name, text] = this.queue[this.next];
-      this.queue[this.next++] = undefined as never; // written: let its text go
-      this.inFlight++;
-      writeFileCallback(path.join(this.dir, name), text, (err) => {
-        this.inFlight--;
-        if (err) this.failure ??= err;
-        this.pump();
-        if (this.inFlight === 0) this.idle?.();
-      });
-    }
+    await this.worker.terminate();
   }
 }

@@ -1,7 +1,7 @@
 /** The I/O half of `agentway synth`: read CR files, write one manifest file per CR. */
 import { randomBytes } from 'node:crypto';
 import { Stats, readFile as readFileCallback, renameSync, rmdirSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { YAMLException, loadAll } from 'js-yaml';
@@ -183,7 +183,8 @@ interface Staging {
 /**
  * A staging directory beside `outdir`, on the same file system, so that its files move into place by rename.
  * When `outdir` does not exist yet, the staging directory itself becomes it. Undefined when none can be
- * made (`outdir` is a file, sits on another file system than its parent, or the parent is not writable):
+ * made (`outdir` is a file or a link to nothing, sits on another file system than its parent, or the parent
+ * is not writable):
  * then the synth renders everything first and writes after, and reports what goes wrong as before.
  */
 async function openStaging(outdir: string): Promise<Staging | undefined> {
@@ -195,6 +196,8 @@ async function openStaging(outdir: string): Promise<Staging | undefined> {
     existing = await stat(target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return undefined;
+    // A symbolic link to nothing: renaming the staging directory over it would replace the link.
+    if (await lstat(target).then(() => true, () => false)) return undefined;
   }
   if (existing && !existing.isDirectory()) return undefined;
   let madeParents: string | undefined;
@@ -314,7 +317,7 @@ class BackgroundWrites {
     this.worker.on('error', (err) => { this.failure ??= err; });
   }
 
-  /** Queues a file; files go to the thread a few at a time (a message each costs about a file's write). */
+  /** Queues a file; files go to the thread eight at a time, which wakes it less often. */
   public add(name: string, text: string): void {
     this.batch.push([name, text]);
     if (++this.added % 8 === 0) this.send();

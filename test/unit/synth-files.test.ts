@@ -2,7 +2,7 @@
  * synthFiles: the output directory after a synth, whether it existed or not, and after a synth that failed.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -103,6 +103,13 @@ describe('an output path that is no directory', () => {
     await expect(synthFiles([inputs(...good)], out, config)).rejects.toThrow(/EEXIST|ENOTDIR/);
     const bad = await synthFiles([inputs(agent({ replicas: -1 }))], out, config);
     expect(bad.errors.map((e) => e.path)).toEqual(['spec.replicas']);
+  });
+
+  test('a link to nothing fails the synth and stays a link', async () => {
+    const out = path.join(tmp, 'out');
+    symlinkSync(path.join(tmp, 'nowhere'), out);
+    await expect(synthFiles([inputs(...good)], out, config)).rejects.toThrow(/ENOENT/);
+    expect([lstatSync(out).isSymbolicLink(), entries()]).toEqual([true, ['out']]);
   });
 });
 

@@ -83,6 +83,8 @@ async function main(): Promise<void> {
   const statuses: Record<string, number> = {};
   let errors = 0;
   let sent = 0;
+  /** Answers received, warm-up included: what the server handled in all. */
+  let answered = 0;
   const due: number[] = [];
   const idle: Conn[] = [...conns];
 
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
       const t = nowMs();
       c.buf = c.buf.subarray(r.end);
       c.busy = false;
+      answered++;
       if (recording) {
         latencies.push(t - c.released);
         statuses[r.status] = (statuses[r.status] ?? 0) + 1;
@@ -138,7 +141,7 @@ async function main(): Promise<void> {
   const sorted = latencies.sort((a, b) => a - b);
   const q = (p: number) => sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
   process.stdout.write(`${JSON.stringify({
-    rate: o.rate, durationS: o.duration, connections: o.connections, sent, completed: sorted.length, errors, statuses,
+    rate: o.rate, durationS: o.duration, connections: o.connections, sent, completed: sorted.length, answered, errors, statuses,
     achievedRate: sorted.length / o.duration, backlogAtEnd: due.length,
     latencyMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: q(1), mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1) },
   })}\n`);

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pool, request as undiciRequest } from 'undici';
+import { ModelRouteStrategy } from '../../manifests/api.js';
 import { PORTS } from '../../manifests/defaults.js';
 import { boundPort, listen } from '../common/http-server.js';
 import { KubeClient } from '../kube/kube-client.js';
@@ -117,6 +118,22 @@ interface Attempt {
 }
 
 interface OpenAiError { readonly status: number; readonly type: string; readonly code: string; readonly message: string }
+
+const TOO_LARGE: OpenAiError = { status: 413, type: 'invalid_request_error', code: 'request_too_large', message: `Request body exceeds ${MAX_BODY_BYTES} bytes.` };
+
+/** A request the policy let through and the cache did not answer, on its way to a backend. */
+interface Admitted {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly url: RequestTarget;
+  readonly view: View;
+  readonly ask: RoutingAsk;
+  /** The body without the routing-only fields. */
+  readonly forward: Record<string, unknown>;
+  readonly strategy: ModelRouteStrategy;
+  readonly admission: Admission<Candidate>;
+  readonly stopTimer: () => void;
+}
 
 class BodyTooLarge extends Error {}
 
@@ -345,14 +362,13 @@ export class Router {
     const path = url.pathname;
     const stopTimer = this.latency.startTimer({ path });
     const declared = Number(req.headers['content-length']);
-    const tooLarge: OpenAiError = { status: 413, type: 'invalid_request_error', code: 'request_too_large', message: `Request body exceeds ${MAX_BODY_BYTES} bytes.` };
     // Answered at once, without reading the body; the connection is closed so the rest is never parsed.
-    if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return this.fail(res, path, tooLarge, { Connection: 'close' });
+    if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return this.fail(res, path, TOO_LARGE, { Connection: 'close' });
     let raw: Buffer;
     try {
       raw = await readBody(req, MAX_BODY_BYTES);
     } catch (err) {
-      if (err instanceof BodyTooLarge) return this.fail(res, path, tooLarge, { Connection: 'close' });
+      if (err instanceof BodyTooLarge) return this.fail(res, path, TOO_LARGE, { Connection: 'close' });
       return void res.destroy();
     }
     let body: unknown;
@@ -368,12 +384,10 @@ export class Router {
     const view = this.catalog.current();
     const routed = this.routed(view, ask);
     if (!routed.ok) return this.fail(res, path, routed);
-    const { resolution, candidates } = routed;
-
-    const upstreamPath = url.search === '' ? path : upstreamPathOf(path, url.searchParams);
+    const { strategy } = routed.resolution;
     const admission = await this.policy.admit({
       requestId: randomUUID(), received: new Date(), headers: req.headers, model: ask.model!, ...(ask.ownedBy ? { engine: ask.ownedBy } : {}), body: forward, raw,
-    }, candidates, resolution.strategy);
+    }, routed.candidates, strategy);
     if (isPolicyError(admission)) return this.fail(res, path, admission, { ...admission.headers });
     if (admission.cacheKey) {
       const hit = await this.policy.cached(admission);
@@ -386,6 +400,14 @@ export class Router {
         return;
       }
     }
+    await this.forwardAdmitted({ req, res, url, view, ask, forward, strategy, admission, stopTimer });
+  }
+
+  /** Sends an admitted request to its targets in the strategy's order; settles and audits how it ended. */
+  private async forwardAdmitted(f: Admitted): Promise<void> {
+    const { req, res, url, view, ask, forward, strategy, admission, stopTimer } = f;
+    const path = url.pathname;
+    const upstreamPath = url.search === '' ? path : upstreamPathOf(path, url.searchParams);
     const stream = forward.stream === true;
     const streamOptions = forward.stream_options as Record<string, unknown> | undefined;
     const includeUsage = streamOptions?.include_usage === true;
@@ -393,8 +415,8 @@ export class Router {
     // priority: each eligible target in turn, falling back on 429, 5xx, a refused connection or a timeout
     // before the answer started; cheapest: the one cheapest; capacity and weighted: the router's choice among
     // every eligible target. Every list here holds eligible targets only.
-    const groups: Candidate[][] = resolution.strategy === 'priority' ? admission.targets.map((t) => [t])
-      : [resolution.strategy === 'cheapest' ? [...admission.targets] : [...admission.eligible]];
+    const groups: Candidate[][] = strategy === 'priority' ? admission.targets.map((t) => [t])
+      : [strategy === 'cheapest' ? [...admission.targets] : [...admission.eligible]];
     const fallbacks: Candidate[] = [];
     let chosen = false;
     let lastReason = 'upstream_unavailable';
@@ -404,7 +426,7 @@ export class Router {
       for (let attempt = 0; attempt < 2; attempt++) {
         const targets = groups[g].map((t) => ({ ...t, endpoints: (view.backends.get(t.backend)?.endpoints ?? []).filter((e) => !tried.has(e.address)) }));
         const choice = chooseEndpoint({
-          strategy: resolution.strategy === 'weighted' ? 'weighted' : 'capacity', targets, gpuOnly: ask.gpu,
+          strategy: strategy === 'weighted' ? 'weighted' : 'capacity', targets, gpuOnly: ask.gpu,
           inFlight: (a) => this.inFlight.get(a) ?? 0, rotation: this.rotation++, random: Math.random(),
         });
         if (!choice) break;

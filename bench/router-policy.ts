@@ -20,6 +20,7 @@ import path from 'node:path';
 import { Pool } from 'undici';
 import { auditLine, AuditWriter } from '../controller/router/policy/audit.js';
 import { markPodsReady, newNamespace } from '../test/env/kube.js';
+import { ROUTER_ENV, routerNodeArgs } from './router.js';
 import { BenchContext, Benchmark, CR_API_VERSION, Child, crPath, freePort, poll, row, runJson, startController, startNode } from './lib.js';
 
 const MODEL = 'bench-model';
@@ -120,9 +121,9 @@ async function startRouter(ctx: BenchContext, dir: string, name: string, ns: str
   const { kubeconfigPath } = await ctx.cluster();
   const port = await freePort();
   const metricsPort = await freePort();
-  const child = startNode([...nodeFlags, ...ctx.programs().cli, 'router', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--host', '127.0.0.1',
+  const child = startNode([...routerNodeArgs(), ...nodeFlags, ...ctx.programs().cli, 'router', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--host', '127.0.0.1',
     '--port', String(port), '--metrics-port', String(metricsPort), '--admin-port', String(await freePort()), '--audit-file', '/dev/null', ...extra],
-  path.join(dir, `${name}.log`), { LOG_LEVEL: 'warn' });
+  path.join(dir, `${name}.log`), { ...ROUTER_ENV, LOG_LEVEL: 'warn' });
   return { child, port };
 }
 
@@ -170,6 +171,7 @@ export const routerPolicy: Benchmark = {
       writeFileSync(cachedFile, cached);
       const auth = { authorization: `Bearer ${KEY}` };
       const authHeader = [`Authorization: Bearer ${KEY}`];
+      ctx.log(`  router node flags: ${routerNodeArgs().join(' ') || '(none: V8 defaults)'}; environment ${JSON.stringify(ROUTER_ENV)}`);
       const anon = await startRouter(ctx, dir, 'router-anonymous', anonNs, ['--cache-ttl', '0s']);
       const keyed = await startRouter(ctx, dir, 'router-keyed', keyedNs, ['--cache-ttl', '0s']);
       const cache = await startRouter(ctx, dir, 'router-cache', keyedNs, [], ['--trace-gc-nvp']);

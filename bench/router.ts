@@ -8,15 +8,27 @@
  *   with p99 under 10 ms, load generator and backend on the same 2 cores;
  * - streaming: time to the first byte of a 200-event stream, through the router minus direct (median of 200);
  * - router RSS when idle and after the load.
+ * The router runs with the node flags and environment its installed Deployment sets (INSTALLED_NODE_OPTIONS,
+ * INSTALLED_ENV) unless BENCH_ROUTER_NODE_ARGS says otherwise (empty: V8's defaults; the environment stays);
+ * the policy benchmark runs its routers the same way.
  */
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { INSTALLED_ENV, INSTALLED_NODE_OPTIONS } from '../manifests/server-deployment.js';
 import { markPodsReady, newNamespace } from '../test/env/kube.js';
 import { BenchContext, Benchmark, CR_API_VERSION, Child, cpuProfArgs, crPath, freePort, median, poll, processMemory, row, runJson, startController, startNode } from './lib.js';
 
 const MODEL = 'bench-model';
 const FIXED_RATE = 1000;
+
+/** Node flags of a benchmarked router: the installed Deployment's, or BENCH_ROUTER_NODE_ARGS. */
+export function routerNodeArgs(): string[] {
+  return (process.env.BENCH_ROUTER_NODE_ARGS ?? INSTALLED_NODE_OPTIONS).split(' ').filter(Boolean);
+}
+
+/** Environment of a benchmarked router besides its log level: the installed Deployment's. */
+export const ROUTER_ENV: Readonly<Record<string, string>> = INSTALLED_ENV;
 
 // The backend: answers a chat completion (or a 200-event stream when asked) after reading the whole body.
 const BACKEND = `
@@ -110,11 +122,12 @@ export const router: Benchmark = {
       }
       const routerPort = await freePort();
       const metricsPort = await freePort();
-      const r = startNode([...cpuProfArgs(ctx, 'router'), ...ctx.programs().cli, 'router', '--kubeconfig', kubeconfigPath, '--namespace', ns,
+      ctx.log(`  router node flags: ${routerNodeArgs().join(' ') || '(none: V8 defaults)'}; environment ${JSON.stringify(ROUTER_ENV)}`);
+      const r = startNode([...routerNodeArgs(), ...cpuProfArgs(ctx, 'router'), ...ctx.programs().cli, 'router', '--kubeconfig', kubeconfigPath, '--namespace', ns,
         '--host', '127.0.0.1', '--port', String(routerPort), '--metrics-port', String(metricsPort),
         // Audit lines to a file stream of their own: on stdout, which is a file here (and a pipe in a pod),
         // every line is a synchronous write(2) on the request path.
-        '--audit-file', path.join(dir, 'audit.log')], path.join(dir, 'router.log'), { LOG_LEVEL: 'warn' });
+        '--audit-file', path.join(dir, 'audit.log')], path.join(dir, 'router.log'), { ...ROUTER_ENV, LOG_LEVEL: 'warn' });
       children.push(r);
       const body = chatBody();
       const bodyFile = path.join(dir, 'chat.json');

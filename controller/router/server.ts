@@ -3,9 +3,10 @@
  * asked model and engine and the endpoint with the most free capacity, and streams the answer back. It
  * reads informer caches only and keeps nothing but in-flight counts in memory, so replicas answer alike.
  */
-import { randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Pool, request as undiciRequest } from 'undici';
@@ -76,6 +77,21 @@ type Candidate = RouteTargetInfo & PolicyTarget & { readonly model: string };
 
 /** Who may serve an ask: the resolution and its targets as candidates. */
 interface Routed { readonly ok: true; readonly resolution: Candidates; readonly candidates: readonly Candidate[] }
+/** Bodies up to this size are known by their SHA-256, and kept parsed when they are cacheable. */
+const KNOWN_BODY_BYTES = 64 * 1024;
+/** Parsed cacheable bodies kept, counted in bytes of their JSON. */
+const KNOWN_BODIES_BYTES = 8 * 1024 * 1024;
+interface KnownBody { readonly body: Readonly<Record<string, unknown>>; readonly size: number }
+
+/** A parsed JSON value made read-only all the way down, to be shared by the requests that send it. */
+function frozen<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) frozen(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 /** Asks kept per view (a client chooses its engine string freely, so the count is bounded). */
 const ROUTED_KEPT = 1024;
 
@@ -181,6 +197,11 @@ export class Router {
   private rotation = 0;
   /** What `routed` found, as of one view of the catalog. */
   private routedIn?: { readonly view: View; readonly byAsk: Map<string, Routed> };
+  /**
+   * Cacheable bodies by the SHA-256 of their bytes: the same body sent again — what the cache is for — is
+   * not parsed again, nor is what the policy derives from it computed again (see `bodyId`).
+   */
+  private readonly knownBodies = new LRUCache<string, KnownBody>({ maxSize: KNOWN_BODIES_BYTES, sizeCalculation: (b) => b.size });
   private server?: http.Server;
   private metricsServer?: http.Server;
   private adminServer?: http.Server;
@@ -371,14 +392,18 @@ export class Router {
       if (err instanceof BodyTooLarge) return this.fail(res, path, TOO_LARGE, { Connection: 'close' });
       return void res.destroy();
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch (err) {
-      return this.fail(res, path, { status: 400, type: 'invalid_request_error', code: 'invalid_json', message: `We could not parse the JSON body of your request: ${(err as Error).message}` });
-    }
-    if (!body || typeof body !== 'object' || Array.isArray(body)) {
-      return this.fail(res, path, { status: 400, type: 'invalid_request_error', code: 'invalid_json', message: 'The request body must be a JSON object.' });
+    const bodyId = raw.length <= KNOWN_BODY_BYTES ? hash('sha256', raw, 'base64') : undefined;
+    const known = bodyId === undefined ? undefined : this.knownBodies.get(bodyId);
+    let body: unknown = known?.body;
+    if (!known) {
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        return this.fail(res, path, { status: 400, type: 'invalid_request_error', code: 'invalid_json', message: `We could not parse the JSON body of your request: ${(err as Error).message}` });
+      }
+      if (!body || typeof body !== 'object' || Array.isArray(body)) {
+        return this.fail(res, path, { status: 400, type: 'invalid_request_error', code: 'invalid_json', message: 'The request body must be a JSON object.' });
+      }
     }
     const { ask, forward } = routingAsk(req.headers, url.searchParams, body as Record<string, unknown>);
     const view = this.catalog.current();
@@ -386,9 +411,10 @@ export class Router {
     if (!routed.ok) return this.fail(res, path, routed);
     const { strategy } = routed.resolution;
     const admission = await this.policy.admit({
-      requestId: randomUUID(), received: new Date(), headers: req.headers, model: ask.model!, ...(ask.ownedBy ? { engine: ask.ownedBy } : {}), body: forward, raw,
+      requestId: randomUUID(), received: new Date(), headers: req.headers, model: ask.model!, ...(ask.ownedBy ? { engine: ask.ownedBy } : {}), body: forward, bodyId,
     }, routed.candidates, strategy);
     if (isPolicyError(admission)) return this.fail(res, path, admission, { ...admission.headers });
+    if (admission.cacheKey && bodyId !== undefined && !known) this.knownBodies.set(bodyId, { body: frozen(body as Record<string, unknown>), size: raw.length });
     if (admission.cacheKey) {
       const hit = await this.policy.cached(admission);
       if (hit) {

@@ -3,6 +3,7 @@
  * limits, cache, cost and the audit line each decision writes. The class rules are checked on every path
  * that picks a target: first choice, fallback order and cache.
  */
+import { hash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import { AuditWriter } from '../../controller/router/policy/audit.js';
@@ -142,14 +143,14 @@ describe('limits, cache, cost, audit', () => {
 
   test('a body known by its bytes is admitted as when it is read anew: same key, same reservation', async () => {
     const body = { temperature: 0, messages: [{ role: 'user', content: 'x'.repeat(400) }], max_tokens: 7 };
-    const raw = Buffer.from(JSON.stringify(body));
+    const bodyId = hash('sha256', JSON.stringify(body), 'base64');
     const reordered = { max_tokens: 7, messages: [{ content: 'x'.repeat(400), role: 'user' }], temperature: 0 };
     const fresh = await setup().policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity') as Admission<PolicyTarget>;
     const { policy } = setup();
-    const first = await policy.admit({ ...request(KEYS.web, { body }), raw }, [anthropic], 'capacity') as Admission<PolicyTarget>;
-    const again = await policy.admit({ ...request(KEYS.web, { body }), raw }, [anthropic], 'capacity') as Admission<PolicyTarget>;
-    const otherBytes = await policy.admit({ ...request(KEYS.web, { body: reordered }), raw: Buffer.from(JSON.stringify(reordered)) }, [anthropic], 'capacity') as Admission<PolicyTarget>;
-    const otherAccess = await policy.admit({ ...request(KEYS.other, { body }), raw }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const first = await policy.admit({ ...request(KEYS.web, { body }), bodyId }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const again = await policy.admit({ ...request(KEYS.web, { body }), bodyId }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const otherBytes = await policy.admit({ ...request(KEYS.web, { body: reordered }), bodyId: hash('sha256', JSON.stringify(reordered), 'base64') }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    const otherAccess = await policy.admit({ ...request(KEYS.other, { body }), bodyId }, [anthropic], 'capacity') as Admission<PolicyTarget>;
     for (const a of [first, again, otherBytes]) {
       expect(a.cacheKey).toBe(fresh.cacheKey);
       expect(a.reservation.tokens).toBe(fresh.reservation.tokens);

@@ -5,7 +5,6 @@
  * Every refusal is returned as a value with its audit line already written; nothing here throws for a
  * client's input.
  */
-import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { Usage } from '../providers/types.js';
 import { AuditContent, AuditRecord, AuditWriter, Decision, auditLine } from './audit.js';
@@ -39,10 +38,10 @@ export interface PolicyRequest {
   /** The body after routing-only fields are removed. */
   readonly body: Record<string, unknown>;
   /**
-   * The bytes `body` was parsed from, when there were any: a cacheable body sent again is then recognised by
-   * them, and what admission derives from it is not computed again.
+   * The SHA-256 of the bytes `body` was parsed from, when the caller has it: a cacheable body sent again is
+   * then known by it, and what admission derives from it is not computed again.
    */
-  readonly raw?: Buffer;
+  readonly bodyId?: string;
 }
 
 export interface PolicyDeps {
@@ -109,7 +108,7 @@ const header = (h: PolicyRequest['headers'], name: string): string | undefined =
 
 export class Policy {
   private readonly now: () => number;
-  /** By the SHA-256 of a body's bytes. */
+  /** By `bodyId`. */
   private readonly summaries = new LRUCache<string, BodySummary>({ max: SUMMARIES_KEPT });
 
   public constructor(private readonly deps: PolicyDeps) {
@@ -162,11 +161,11 @@ export class Policy {
 
   /**
    * The estimate and digest of a cacheable body. The same body sent again — what the cache is for — is known
-   * by the SHA-256 of its bytes and is not sorted, serialised and measured again: that is most of what a
-   * cache hit would otherwise allocate.
+   * by the SHA-256 of its bytes and is not sorted, serialised and measured again: that was most of what a
+   * cache hit allocated.
    */
   private summary(req: PolicyRequest): BodySummary {
-    const id = req.raw ? hash('sha256', req.raw, 'base64') : undefined;
+    const id = req.bodyId;
     let s = id === undefined ? undefined : this.summaries.get(id);
     if (!s) {
       s = { estimate: tokenEstimate(req.body, this.deps.defaultCompletionTokens ?? 1024), digest: bodyDigest(req.body) };

@@ -9,7 +9,9 @@
  *   added p50/p99 is keyed minus anonymous.
  * - cache hits: the keyed router with its cache on, the same temperature-0 body at 1,000 req/s the same way;
  *   then 200 sequential requests checked to be answered from the cache. That router runs with V8's GC trace,
- *   from which the bytes it allocated per hit and its young-generation collections per 10,000 hits are read.
+ *   from which the bytes it allocated per hit and its young-generation collections (and their pauses) per
+ *   10,000 hits are read. V8 sizes the young generation by the allocation rate, so fewer bytes can mean more,
+ *   shorter collections: the pauses are the figure that counts for latency.
  *   Both are counted over the whole load, warm-up included, from the collections that ended in it: exact to
  *   about one young generation (a few MiB) over some 12,000 hits.
  * - the audit line alone: building and writing one line, in this process, per line.
@@ -59,19 +61,23 @@ async function load(ctx: BenchContext, port: number, bodyFile: string, headers: 
   return { p50: r.latencyMs.p50 ?? Infinity, p99: r.latencyMs.p99 ?? Infinity, ok, bad: r.errors + (r.completed - ok), answered: r.answered };
 }
 
-interface Collections { readonly scavenges: number; readonly allocated: number }
+interface Collections { readonly scavenges: number; readonly allocated: number; readonly pauseMs: number }
 
-/** Young-generation collections and the bytes allocated before each, from the `--trace-gc-nvp` lines of a log after `offset`. */
+/**
+ * Young-generation collections, their pauses and the bytes allocated before each collection, from the
+ * `--trace-gc-nvp` lines of a log after `offset`.
+ */
 function collectionsSince(logPath: string, offset: number): Collections {
   let scavenges = 0;
   let allocated = 0;
+  let pauseMs = 0;
   for (const line of readFileSync(logPath).subarray(offset).toString('latin1').split('\n')) {
-    const m = / gc=(\w+) .* allocated=(\d+)/.exec(line);
+    const m = / pause=([\d.]+) .* gc=(\w+) .* allocated=(\d+)/.exec(line);
     if (!m) continue;
-    if (m[1] === 's') scavenges++;
-    allocated += Number(m[2]);
+    if (m[2] === 's') { scavenges++; pauseMs += Number(m[1]); }
+    allocated += Number(m[3]);
   }
-  return { scavenges, allocated };
+  return { scavenges, allocated, pauseMs };
 }
 
 /** How many of `n` sequential requests are answered from the cache (`x-agentway-cache: hit`). */
@@ -197,7 +203,7 @@ export const routerPolicy: Benchmark = {
       ctx.log(`  cache hits at ${RATE} req/s: p50 ${hits.p50.toFixed(3)} ms, p99 ${hits.p99.toFixed(3)} ms, ok ${hits.ok}, failed ${hits.bad}; ${hitCount} of ${checked} checked answers were hits`);
       const audit = auditLineCost();
       ctx.log(`  audit line: ${audit.toFixed(2)} µs to build and write`);
-      ctx.log(`  cache router: ${gc.scavenges} young-generation collections, ${(gc.allocated / 1024 / 1024).toFixed(1)} MiB allocated over ${hits.answered} hits`);
+      ctx.log(`  cache router: ${gc.scavenges} young-generation collections (${gc.pauseMs.toFixed(1)} ms of pauses), ${(gc.allocated / 1024 / 1024).toFixed(1)} MiB allocated over ${hits.answered} hits`);
       const failed = a.bad + k.bad + hits.bad;
       return [
         row('router-policy: added p50 (keyed − anonymous)', k.p50 - a.p50, 'ms', 'report', a.p50),
@@ -207,6 +213,7 @@ export const routerPolicy: Benchmark = {
         row('router-policy: cache hits / answers', hitCount / checked, 'ratio', '1'),
         row('router-policy: bytes allocated per cache hit', gc.allocated / hits.answered / 1024, 'KiB', 'report'),
         row('router-policy: young-generation collections per 10,000 cache hits', (gc.scavenges * 10_000) / hits.answered, 'count', 'report'),
+        row('router-policy: young-generation pauses per 10,000 cache hits', (gc.pauseMs * 10_000) / hits.answered, 'ms', 'report'),
         row('router-policy: audit line build + write', audit, 'µs', 'report'),
         row('router-policy: failed requests', failed, 'count', '0'),
       ];

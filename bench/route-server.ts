@@ -1,6 +1,7 @@
 /**
  * Benchmark 6: the route server's /api/route (Traefik forwardAuth) for an existing, ready instance, against
- * a bare node:http server answering 200, each in a process of its own, in the same run. Throughput: autocannon
+ * a bare node:http server answering 200, each in a process of its own, in the same run (the route server with the
+ * node flags and environment of its installed Deployment). Throughput: autocannon
  * (32 keep-alive connections, 10 s runs in the order A B B A after a 3 s warm-up of each; best run of each
  * side), run as a separate process. Latency: bench/load-client at a fixed 2,000 req/s over 16 connections for
  * 10 s (after 2 s of warm-up), microsecond resolution.
@@ -11,6 +12,7 @@ import {
   BenchContext, Benchmark, CR_API_VERSION, Child, Obj, cpuProfArgs, crPath, freePort, httpStatus, poll, repoRoot, row, startController, startNode,
 } from './lib.js';
 import { execFile } from 'node:child_process';
+import { INSTALLED_ENV, INSTALLED_NODE_OPTIONS } from '../manifests/server-deployment.js';
 
 const RATE = 2000;
 const API_KEY = 'ak-bench-0123456789abcdef';
@@ -94,8 +96,10 @@ export const routeServer: Benchmark = {
       const bare = startNode(['-e', BARE_SERVER, String(barePort)], path.join(dir, 'bare.log'));
       servers.push(bare);
       const rsPort = await freePort();
-      const rs = startNode([...cpuProfArgs(ctx, 'route-server'), ...ctx.programs().cli, 'route-server', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--port', String(rsPort)],
-        path.join(dir, 'route-server.log'), { LOG_LEVEL: 'warn' });
+      // As installed: the route server's Deployment sets these node flags and this environment.
+      const rs = startNode([
+        ...INSTALLED_NODE_OPTIONS.split(' '), ...cpuProfArgs(ctx, 'route-server'), ...ctx.programs().cli, 'route-server', '--kubeconfig', kubeconfigPath, '--namespace', ns, '--port', String(rsPort),
+      ], path.join(dir, 'route-server.log'), { ...INSTALLED_ENV, LOG_LEVEL: 'warn' });
       servers.push(rs);
       await poll(async () => (await httpStatus(`http://127.0.0.1:${barePort}/`)) === 200 ? true : undefined, 20_000, 'the bare server');
       await poll(async () => {

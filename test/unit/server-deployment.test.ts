@@ -25,7 +25,7 @@ describe('heap limit', () => {
       expect(heapFlag(c)).toBe(heapLimitMiB(limit));
       expect(heapFlag(c)).toBeLessThan(limit);
     }
-    expect(INSTALLED_NODE_OPTIONS).toBe(`--max-old-space-size=${heapLimitMiB(INSTALLED_MEMORY_LIMIT_MIB)}`);
+    expect(INSTALLED_NODE_OPTIONS).toBe(`--max-old-space-size=${heapLimitMiB(INSTALLED_MEMORY_LIMIT_MIB)} --min-semi-space-size=16`);
   });
 
   test('the controller favours a small footprint, the data plane latency; every container gives freed memory back', () => {
@@ -34,7 +34,7 @@ describe('heap limit', () => {
       deployments.find((d) => d.metadata.name === name)!.spec.template.spec.containers[0].env.filter((e: Json) => 'value' in e).map((e: Json) => [e.name, e.value]),
     );
     expect(env('agentway-controller')).toEqual({ NODE_OPTIONS: CONTROLLER_NODE_OPTIONS, GLIBC_TUNABLES: MALLOC_TUNABLES });
-    expect(CONTROLLER_NODE_OPTIONS).toBe(`${INSTALLED_NODE_OPTIONS} --optimize-for-size`);
+    expect(CONTROLLER_NODE_OPTIONS).toBe(`--max-old-space-size=${heapLimitMiB(INSTALLED_MEMORY_LIMIT_MIB)} --optimize-for-size`);
     for (const name of ['agentway-route-server', 'agentway-router']) {
       expect(env(name)).toEqual({ NODE_OPTIONS: INSTALLED_NODE_OPTIONS, GLIBC_TUNABLES: MALLOC_TUNABLES });
     }

@@ -1,7 +1,9 @@
 /**
  * An open-loop HTTP/1.1 load generator for latency at a fixed rate, run as its own process. Requests are
  * released on a 1 ms tick at `rate` per second and sent over `connections` keep-alive sockets, one request
- * in flight per socket. Latency runs from the tick that released a request (so time spent waiting for a
+ * in flight per socket, the sockets taken in turn (so that none sits idle past the server's headers timeout,
+ * which would close it with a 408 nobody asked for; such an answer is counted as `unsolicited`). Latency runs
+ * from the tick that released a request (so time spent waiting for a
  * free socket, i.e. server backlog, counts) to the last byte of its answer, measured with hrtime.
  * (autocannon, used for throughput, records whole milliseconds: too coarse for a sub-millisecond p99.)
  *
@@ -82,6 +84,7 @@ async function main(): Promise<void> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   let errors = 0;
+  let unsolicited = 0;
   let sent = 0;
   /** Answers received, warm-up included: what the server handled in all. */
   let answered = 0;
@@ -101,6 +104,8 @@ async function main(): Promise<void> {
       if (!r) return;
       const t = nowMs();
       c.buf = c.buf.subarray(r.end);
+      // An answer with no request in flight: the server closing the connection (a timeout). No latency to record.
+      if (!c.busy) { unsolicited++; return; }
       c.busy = false;
       answered++;
       if (recording) {
@@ -125,7 +130,7 @@ async function main(): Promise<void> {
       if (t >= end) return resolve();
       const target = Math.floor(((t - start) / 1000) * o.rate);
       for (; released < target; released++) {
-        const c = idle.pop();
+        const c = idle.shift();
         if (c) send(c, t);
         else due.push(t);
       }
@@ -141,7 +146,7 @@ async function main(): Promise<void> {
   const sorted = latencies.sort((a, b) => a - b);
   const q = (p: number) => sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
   process.stdout.write(`${JSON.stringify({
-    rate: o.rate, durationS: o.duration, connections: o.connections, sent, completed: sorted.length, answered, errors, statuses,
+    rate: o.rate, durationS: o.duration, connections: o.connections, sent, completed: sorted.length, answered, errors, unsolicited, statuses,
     achievedRate: sorted.length / o.duration, backlogAtEnd: due.length,
     latencyMs: { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: q(1), mean: sorted.reduce((s, x) => s + x, 0) / (sorted.length || 1) },
   })}\n`);

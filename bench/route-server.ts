@@ -47,7 +47,7 @@ async function latency(ctx: BenchContext, port: number, label: string): Promise<
   ctx.log(`  ${label} at ${RATE} req/s: achieved ${lat.achievedRate}, p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, `
     + `p99.9 ${l.p999.toFixed(3)} ms, max ${l.max.toFixed(3)} ms, statuses ${JSON.stringify(lat.statuses)}`);
   const ok = Number(lat.statuses['200'] ?? 0);
-  return { p50: l.p50, p99: l.p99, errors: lat.errors + (lat.completed - ok) };
+  return { p50: l.p50, p99: l.p99, errors: lat.errors + (lat.completed - ok) + lat.unsolicited };
 }
 
 async function readyInstance(ctx: BenchContext): Promise<string> {

@@ -25,7 +25,7 @@ describe('heap limit', () => {
       expect(heapFlag(c)).toBe(heapLimitMiB(limit));
       expect(heapFlag(c)).toBeLessThan(limit);
     }
-    expect(INSTALLED_NODE_OPTIONS).toBe(`--max-old-space-size=${heapLimitMiB(INSTALLED_MEMORY_LIMIT_MIB)} --min-semi-space-size=16`);
+    expect(INSTALLED_NODE_OPTIONS).toBe(`--max-old-space-size=${heapLimitMiB(INSTALLED_MEMORY_LIMIT_MIB)}`);
   });
 
   test('the controller favours a small footprint, the data plane latency; every container gives freed memory back', () => {

@@ -202,6 +202,8 @@ export class Router {
    * not parsed again, nor is what the policy derives from it computed again (see `bodyId`).
    */
   private readonly knownBodies = new LRUCache<string, KnownBody>({ maxSize: KNOWN_BODIES_BYTES, sizeCalculation: (b) => b.size });
+  /** Whether answers are cached at all: only then is a body worth knowing by its SHA-256. */
+  private readonly caching: boolean;
   private server?: http.Server;
   private metricsServer?: http.Server;
   private adminServer?: http.Server;
@@ -237,10 +239,11 @@ export class Router {
     }
     this.audit = new AuditWriter(opts.auditFile, opts.auditStream);
     const cacheTtlMs = opts.cacheTtlMs ?? 5 * 60 * 1000;
+    this.caching = cacheTtlMs > 0;
     this.policy = new Policy({
       index: () => this.sources.keyIndex(),
       limiter: new ClientLimiter({ redis: this.redis }),
-      ...(cacheTtlMs > 0 ? { cache: this.redis ? new RedisCache(this.redis) : new MemoryCache(), cacheTtlMs } : {}),
+      ...(this.caching ? { cache: this.redis ? new RedisCache(this.redis) : new MemoryCache(), cacheTtlMs } : {}),
       defaultCompletionTokens: opts.defaultMaxTokens ?? 1024,
       metrics: new LlmMetrics(this.registry),
       audit: this.audit,
@@ -392,7 +395,7 @@ export class Router {
       if (err instanceof BodyTooLarge) return this.fail(res, path, TOO_LARGE, { Connection: 'close' });
       return void res.destroy();
     }
-    const bodyId = raw.length <= KNOWN_BODY_BYTES ? hash('sha256', raw, 'base64') : undefined;
+    const bodyId = this.caching && raw.length <= KNOWN_BODY_BYTES ? hash('sha256', raw, 'base64') : undefined;
     const known = bodyId === undefined ? undefined : this.knownBodies.get(bodyId);
     let body: unknown = known?.body;
     if (!known) {

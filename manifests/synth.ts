@@ -9,8 +9,6 @@ import { RenderResult, modelAccessGrant, render, renderShared } from './render.j
 import { validateModelAccess, validateModelRoute } from './validate.js';
 import { toYaml } from './yaml.js';
 
-export { toYaml } from './yaml.js';
-
 /** A document read from an input file. */
 export interface SourceDocument {
   /** Where it came from, for messages: `examples/agent.yaml` or `examples/agent.yaml#2`. */

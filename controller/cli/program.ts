@@ -44,7 +44,7 @@ export function program(): Command {
   cli.command('crds')
     .description('print the agentway CustomResourceDefinitions as YAML')
     .action(async () => {
-      const [{ crdObjects }, { toYaml }] = await Promise.all([import('../../manifests/crds.js'), import('../../manifests/synth.js')]);
+      const [{ crdObjects }, { toYaml }] = await Promise.all([import('../../manifests/crds.js'), import('../../manifests/yaml.js')]);
       process.stdout.write(toYaml(crdObjects()));
     });
 
@@ -54,7 +54,7 @@ export function program(): Command {
     .option('--image <image>', `image of the controller, route server and router (default: ${DEFAULT_IMAGE}, as \`npm run image\` builds it)`)
     .addOption(new Option('--replicas <n>', 'controller replicas (one leads)').default(2).argParser(positiveInt))
     .action(async (opts: RenderFlags & { namespace: string; image?: string; replicas: number }) => {
-      const [{ renderInstall }, { toYaml }] = await Promise.all([import('../../manifests/install.js'), import('../../manifests/synth.js')]);
+      const [{ renderInstall }, { toYaml }] = await Promise.all([import('../../manifests/install.js'), import('../../manifests/yaml.js')]);
       process.stdout.write(toYaml(renderInstall({
         namespace: opts.namespace, image: opts.image, replicas: opts.replicas, controllerArgs: passThroughFlags(opts),
         routing: renderConfigFromFlags(opts),

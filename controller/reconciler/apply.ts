@@ -12,8 +12,6 @@ import { QUANTITY_PARENTS, omittedWhenEmpty, quantityValue } from '../kube/store
 import { FIELD_MANAGER, PART_OF_LABEL, isApplied } from './child-cache.js';
 import { Failure, NO_RETRY, failureOf } from './failure.js';
 
-export { FIELD_MANAGER, PART_OF_LABEL };
-
 export const ApplyReasons = {
   ApplyFailed: 'ApplyFailed',
   PruneFailed: 'PruneFailed',

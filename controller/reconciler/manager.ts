@@ -9,10 +9,9 @@ import { ALL_KINDS, Kind, KubeObject, MODEL_ACCESS_INFO } from '../../manifests/
 import { RenderConfig } from '../../manifests/config.js';
 import { capacityTarget, renderShared } from '../../manifests/render.js';
 import { LABELS, MANAGED_BY } from '../../manifests/names.js';
-import { PART_OF_LABEL } from './apply.js';
 import { SHARED_KEY, reconcileShared } from './shared.js';
 import { CapacityTracker, slimPod } from './capacity.js';
-import { slimChild } from './child-cache.js';
+import { PART_OF_LABEL, slimChild } from './child-cache.js';
 import { ModelDiscovery } from './discovery.js';
 import { ApiEventRecorder } from '../kube/events.js';
 import { Informer } from '../kube/informer.js';

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
-import { PART_OF_LABEL } from '../../controller/reconciler/apply.js';
+import { PART_OF_LABEL } from '../../controller/reconciler/child-cache.js';
 import { ApiError, KubeClient } from '../../controller/kube/kube-client.js';
 import { resourcePath, resourceType } from '../../controller/kube/resources.js';
 import { renderConfig } from '../../manifests/config.js';

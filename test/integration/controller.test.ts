@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeClient } from '../../controller/kube/kube-client.js';
-import { PART_OF_LABEL } from '../../controller/reconciler/apply.js';
+import { PART_OF_LABEL } from '../../controller/reconciler/child-cache.js';
 import { STATUS_MANAGERS, applyStatus } from '../../controller/kube/status-apply.js';
 import { Scenarios, testClient } from '../env/controller.js';
 import { Obj, TestObjects, cond, pathOf } from '../env/objects.js';

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { parseAllDocuments } from 'yaml';
-import { FIELD_MANAGER } from '../../controller/reconciler/apply.js';
+import { FIELD_MANAGER } from '../../controller/reconciler/child-cache.js';
 import { KubeClient } from '../../controller/kube/kube-client.js';
 import { resourcePath, resourceType } from '../../controller/kube/resources.js';
 import { KubeObject } from '../../manifests/api.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, Chart } from 'cdk8s';
 import { Agent, ModelApi } from '../../imports/agentway-agentway.dev.js';
-import { toYaml } from '../../manifests/synth.js';
+import { toYaml } from '../../manifests/yaml.js';
 import { crdObjects } from '../../manifests/crds.js';
 import { render } from '../../manifests/render.js';
 import { testEnv } from './fixtures.js';

@@ -3,7 +3,8 @@
  */
 import { renderConfig } from '../../manifests/config.js';
 import { render } from '../../manifests/render.js';
-import { SHARED_FILE, formatSynthError, synthesize, toYaml } from '../../manifests/synth.js';
+import { SHARED_FILE, formatSynthError, synthesize } from '../../manifests/synth.js';
+import { toYaml } from '../../manifests/yaml.js';
 import {
   Json, agent, clientInstance, clientPool, exampleDocuments, mcpServer, modelApi, objectsInYaml, sources, testEnv,
   withoutNamespace,

@@ -3,12 +3,14 @@
  * server applies them) plus the rules a schema cannot state. Every problem is collected and named by its
  * field path; nothing throws for user input.
  */
-import { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import * as compiled from '../imports/agentway-validators.js';
 import {
   ALL_KINDS, API_VERSION, AgentwayResource, FieldError, Kind, ModelAPI, ModelAccess, ModelProvider, ModelRoute, Pool, WorkloadSpec, isKind,
 } from './api.js';
-import { DNS_LABEL, DURATION, HTTP_URL, MAX_NAME, QUANTITY, Schema, modelAccessSchema, modelRouteSchema, openApiSchema } from './crds.js';
+import { DNS_LABEL, DURATION, HTTP_URL, MAX_NAME, QUANTITY } from './crds.js';
 import { poolObjectName } from './names.js';
+import { ValidatedKind } from './validation-schemas.js';
 
 export interface ValidationResult {
   /** The CR with defaults applied; present only when there are no errors. */
@@ -24,51 +26,26 @@ const FRIENDLY_PATTERNS: Record<string, string> = {
   [QUANTITY]: 'must be a Kubernetes quantity such as "500m", "8" or "64Gi"',
 };
 
-/** The CRD schema, made strict for authors: unknown fields are errors here (the API server prunes them). */
-function strictSchema(schema: Schema): Schema {
-  const out: Schema = {};
-  for (const [key, value] of Object.entries(schema)) {
-    if (key === 'properties' && value && typeof value === 'object') {
-      out[key] = Object.fromEntries(Object.entries(value as Record<string, Schema>).map(([k, v]) => [k, strictSchema(v)]));
-    } else if ((key === 'items' || key === 'additionalProperties') && value && typeof value === 'object') {
-      out[key] = strictSchema(value as Schema);
-    } else if (key === 'anyOf' && Array.isArray(value)) {
-      out[key] = value.map((v) => strictSchema(v as Schema));
-    } else {
-      out[key] = value;
-    }
-  }
-  if (schema.properties && schema.additionalProperties === undefined) out.additionalProperties = false;
-  return out;
-}
-
-// code.optimize off: ajv's optimization passes over the generated code cost more than half of compiling the
-// four CRD schemas (~120 ms of a 1,000-CR synth) and save nothing measurable when validating a few thousand CRs.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, validateFormats: false, verbose: true, code: { optimize: false } });
-
+type Validator<T> = ValidateFunction<T>;
 /**
- * A validator of one CRD's schema. Its type guard is where a CR becomes its read-side type (manifests/api.ts);
- * test/types/api-agrees-with-imports.ts proves that type agrees with the one generated from the same schema.
+ * The validator of each kind, compiled ahead of time from manifests/validation-schemas.ts. Its type guard is
+ * where a CR becomes its read-side type (manifests/api.ts); test/types/api-agrees-with-imports.ts proves that
+ * type agrees with the one generated from the same schema.
  */
-function compile<T>(crd: Schema): ValidateFunction<T> {
-  // Only what the user writes is checked: metadata stays open but for its name, status is ignored.
-  const { metadata, spec } = (crd as { properties: Record<string, Schema> }).properties;
-  return ajv.compile<T>({ type: 'object', required: ['spec'], properties: { metadata, spec: strictSchema(spec) } });
-}
+const validators = compiled as unknown as Record<ValidatedKind, Validator<unknown>>;
+const resourceValidator = (kind: Kind) => validators[kind] as Validator<AgentwayResource>;
+const modelRouteValidator = () => validators.ModelRoute as Validator<ModelRoute>;
+const modelAccessValidator = () => validators.ModelAccess as Validator<ModelAccess>;
 
-function once<T>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => (value ??= make());
+/** The value at an ajv instance path (a JSON pointer) of the validated object. */
+function valueAt(root: unknown, instancePath: string): unknown {
+  let value = root;
+  for (const seg of instancePath.split('/').slice(1)) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return value;
 }
-
-const resourceValidators = new Map<Kind, ValidateFunction<AgentwayResource>>();
-function resourceValidator(kind: Kind): ValidateFunction<AgentwayResource> {
-  let v = resourceValidators.get(kind);
-  if (!v) resourceValidators.set(kind, (v = compile<AgentwayResource>(openApiSchema(kind))));
-  return v;
-}
-const modelRouteValidator = once(() => compile<ModelRoute>(modelRouteSchema()));
-const modelAccessValidator = once(() => compile<ModelAccess>(modelAccessSchema()));
 
 function fieldPath(instancePath: string): string {
   return instancePath.split('/').slice(1)
@@ -92,7 +69,8 @@ export function show(value: unknown): string {
   return String(value);
 }
 
-function fromAjv(e: ErrorObject): FieldError | undefined {
+function fromAjv(e: ErrorObject, root: unknown): FieldError | undefined {
+  const data = valueAt(root, e.instancePath);
   const path = fieldPath(e.instancePath);
   const p = e.params as Record<string, any>;
   const join = (child: string) => (path ? `${path}.${child}` : child);
@@ -101,12 +79,12 @@ function fromAjv(e: ErrorObject): FieldError | undefined {
   switch (e.keyword) {
     case 'required': return { path: join(p.missingProperty), message: 'is required' };
     case 'additionalProperties': return { path: join(p.additionalProperty), message: 'unknown field' };
-    case 'anyOf': return { path, message: `must be a number or a string, got ${show(e.data)}` };
-    case 'pattern': return { path, message: `${FRIENDLY_PATTERNS[p.pattern] ?? `must match ${p.pattern}`}, got ${show(e.data)}` };
-    case 'enum': return { path, message: `must be one of ${(p.allowedValues as unknown[]).join(', ')}, got ${show(e.data)}` };
-    case 'type': return { path, message: `must be of type ${p.type}, got ${show(e.data)}` };
-    case 'minimum': case 'maximum': return { path, message: `must be ${p.comparison} ${p.limit}, got ${show(e.data)}` };
-    case 'maxLength': return { path, message: `must be at most ${p.limit} characters, got ${String(e.data).length}` };
+    case 'anyOf': return { path, message: `must be a number or a string, got ${show(data)}` };
+    case 'pattern': return { path, message: `${FRIENDLY_PATTERNS[p.pattern] ?? `must match ${p.pattern}`}, got ${show(data)}` };
+    case 'enum': return { path, message: `must be one of ${(p.allowedValues as unknown[]).join(', ')}, got ${show(data)}` };
+    case 'type': return { path, message: `must be of type ${p.type}, got ${show(data)}` };
+    case 'minimum': case 'maximum': return { path, message: `must be ${p.comparison} ${p.limit}, got ${show(data)}` };
+    case 'maxLength': return { path, message: `must be at most ${p.limit} characters, got ${String(data).length}` };
     case 'minLength': return { path, message: p.limit === 1 ? 'must not be empty' : `must be at least ${p.limit} characters` };
     case 'minItems': return { path, message: `must have at least ${p.limit} item(s)` };
     case 'maxItems': return { path, message: `must have at most ${p.limit} items` };
@@ -217,10 +195,10 @@ function semanticErrors(cr: AgentwayResource): FieldError[] {
   }
 }
 
-function schemaErrors(validate: ValidateFunction): FieldError[] {
+function schemaErrors(validate: ValidateFunction, root: unknown): FieldError[] {
   const seen = new Set<string>();
   return (validate.errors ?? []).flatMap((e) => {
-    const fe = fromAjv(e);
+    const fe = fromAjv(e, root);
     const key = fe && `${fe.path}\u0000${fe.message}`;
     if (!fe || seen.has(key!)) return [];
     seen.add(key!);
@@ -243,7 +221,7 @@ export function validateModelRoute(input: unknown): ModelRouteValidation {
   if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
   const cr = structuredClone(raw);
   const validate = modelRouteValidator();
-  if (!validate(cr)) return { errors: schemaErrors(validate) };
+  if (!validate(cr)) return { errors: schemaErrors(validate, cr) };
   const errors = cr.spec.targets.flatMap((t, i) => ((t.modelAPI === undefined) === (t.service === undefined)
     ? [{ path: `spec.targets[${i}]`, message: 'set exactly one of modelAPI and service' }] : []));
   return errors.length > 0 ? { errors } : { resource: cr, errors: [] };
@@ -264,7 +242,7 @@ export function validateModelAccess(input: unknown): ModelAccessValidation {
   if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
   const cr = structuredClone(raw);
   const validate = modelAccessValidator();
-  if (!validate(cr)) return { errors: schemaErrors(validate) };
+  if (!validate(cr)) return { errors: schemaErrors(validate, cr) };
   const errors = duplicates(cr.spec.models ?? [], (m) => m, (i) => `spec.models[${i}]`, 'model');
   return errors.length > 0 ? { errors } : { resource: cr, errors: [] };
 }
@@ -289,7 +267,7 @@ export function validateResource(input: unknown): ValidationResult {
   }
   const cr = structuredClone(raw);
   const validate = resourceValidator(raw.kind);
-  if (!validate(cr)) return { errors: schemaErrors(validate) };
+  if (!validate(cr)) return { errors: schemaErrors(validate, cr) };
   const errors = semanticErrors(cr);
   return errors.length > 0 ? { errors } : { resource: cr, errors: [] };
 }

@@ -1,6 +1,6 @@
 /**
- * imports/ is generated, not hand-edited: regenerating our CRD types gives the committed file, and CRs
- * written with those types render through the same core as YAML does.
+ * imports/ is generated, not hand-edited: regenerating our CRD types and our CRs' validators gives the
+ * committed files, and CRs written with those types render through the same core as YAML does.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { toYaml } from '../../manifests/yaml.js';
 import { crdObjects } from '../../manifests/crds.js';
 import { render } from '../../manifests/render.js';
 import { testEnv } from './fixtures.js';
+import { VALIDATORS_FILE, validatorsModule } from '../../scripts/validators.js';
 
 test('imports/agentway-agentway.dev.ts is what cdk8s import generates from our CRDs', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'agentway-import-'));
@@ -26,6 +27,10 @@ test('imports/agentway-agentway.dev.ts is what cdk8s import generates from our C
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+test(`${VALIDATORS_FILE} is what compiling the validation schemas gives`, () => {
+  expect(validatorsModule()).toBe(readFileSync(VALIDATORS_FILE, 'utf8'));
+});
 
 test('CRs written with the generated types render without errors', () => {
   const chart = new Chart(new App({ outdir: 'unused', recordConstructMetadata: false }), 'typed');

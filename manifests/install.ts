@@ -5,7 +5,7 @@
  */
 import { ApiObject, App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { k8s } from '../imports/k8s.js';
+import { type K8s, k8s } from '../imports/k8s.js';
 import { ALL_KINDS, GROUP, KINDS, KubeObject } from './api.js';
 import { crdObjects } from './crds.js';
 import { RenderConfig, renderConfig } from './config.js';
@@ -33,7 +33,7 @@ const plurals = ALL_KINDS.map((k) => KINDS[k].plural);
 const WRITE = ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'];
 
 /** What the controller may do, cluster-wide: read our CRs, write their status, own their children. */
-export const CONTROLLER_RULES: k8s.PolicyRule[] = [
+export const CONTROLLER_RULES: K8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: plurals, verbs: ['get', 'list', 'watch'] },
   { apiGroups: [GROUP], resources: plurals.map((p) => `${p}/status`), verbs: ['get', 'patch', 'update'] },
   // blockOwnerDeletion on a child needs update on the owner's finalizers where that is enforced.
@@ -60,7 +60,7 @@ export const CONTROLLER_RULES: k8s.PolicyRule[] = [
  * What the route server may do: read pools, create, touch and delete instances. It reads no Secret by
  * this role: each ClientPool renders a Role for its own key Secret (manifests/key-access.ts).
  */
-export const ROUTE_SERVER_RULES: k8s.PolicyRule[] = [
+export const ROUTE_SERVER_RULES: K8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: ['clientpools'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [GROUP], resources: ['clientinstances'], verbs: ['get', 'list', 'watch', 'create', 'delete'] },
   { apiGroups: [GROUP], resources: ['clientinstances/status'], verbs: ['get', 'patch'] },
@@ -69,7 +69,7 @@ export const ROUTE_SERVER_RULES: k8s.PolicyRule[] = [
 ];
 
 /** Leader election, in the controller's namespace only. */
-export const LEASE_RULES: k8s.PolicyRule[] = [
+export const LEASE_RULES: K8s.PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
 ];
 
@@ -94,7 +94,7 @@ class ControllerInstall extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${CONTROLLER_NAME}-leader-election` },
       subjects: [{ kind: 'ServiceAccount', name: CONTROLLER_NAME, namespace }],
     });
-    const probe = (path: string, port: string): k8s.Probe => ({
+    const probe = (path: string, port: string): K8s.Probe => ({
       httpGet: { path, port: k8s.IntOrString.fromString(port), scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1,
     });
     new ServerDeployment(this, 'deployment', {

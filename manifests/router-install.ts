@@ -4,7 +4,7 @@
  * the Gateway to it.
  */
 import { Construct } from 'constructs';
-import { k8s } from '../imports/k8s.js';
+import { type K8s, k8s } from '../imports/k8s.js';
 import { GROUP } from './api.js';
 import { GatewayConfig, RouterConfig } from './config.js';
 import { PORTS, ROUTER_NAME } from './defaults.js';
@@ -21,7 +21,7 @@ const READ = ['get', 'list', 'watch'];
  * EndpointSlices — and its only writes: ModelRoutes (admin API) and the discovery annotation of ModelAPIs
  * (`patch`; RBAC cannot narrow it to the annotation).
  */
-export const ROUTER_RULES: k8s.PolicyRule[] = [
+export const ROUTER_RULES: K8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: ['modelapis'], verbs: [...READ, 'patch'] },
   { apiGroups: [GROUP], resources: ['modelroutes'], verbs: [...READ, 'create', 'patch', 'delete'] },
   { apiGroups: [GROUP], resources: ['modelaccesses'], verbs: READ },
@@ -30,7 +30,7 @@ export const ROUTER_RULES: k8s.PolicyRule[] = [
 ];
 
 /** The admin token, in the router's namespace only: one Secret, by name. */
-export const ROUTER_SECRET_RULES: k8s.PolicyRule[] = [
+export const ROUTER_SECRET_RULES: K8s.PolicyRule[] = [
   { apiGroups: [''], resources: ['secrets'], resourceNames: [ROUTER_ADMIN_SECRET], verbs: ['get'] },
 ];
 
@@ -62,7 +62,7 @@ export class RouterInstall extends Construct {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${ROUTER_NAME}-admin-token` },
       subjects: [{ kind: 'ServiceAccount', name: ROUTER_NAME, namespace }],
     });
-    const probe = (path: string): k8s.Probe => ({
+    const probe = (path: string): K8s.Probe => ({
       httpGet: { path, port: k8s.IntOrString.fromString('metrics'), scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1,
     });
     new ServerDeployment(this, 'deployment', {

@@ -1,6 +1,6 @@
 /** A Deployment of the agentway image itself (controller, route server, model router) and its labels. */
 import { Construct } from 'constructs';
-import { k8s } from '../imports/k8s.js';
+import { type K8s, k8s } from '../imports/k8s.js';
 import { LABELS, MANAGED_BY } from './names.js';
 
 export const selectorOf = (component: string) => ({ [LABELS.name]: 'agentway', [LABELS.component]: component });
@@ -63,9 +63,9 @@ export interface ServerDeploymentProps {
   readonly image: string;
   readonly replicas: number;
   readonly args: string[];
-  readonly ports: k8s.ContainerPort[];
-  readonly liveness: k8s.Probe;
-  readonly readiness: k8s.Probe;
+  readonly ports: K8s.ContainerPort[];
+  readonly liveness: K8s.Probe;
+  readonly readiness: K8s.Probe;
   /**
    * Memory limit of the container, MiB; its V8 heap limit follows from it.
    * @default INSTALLED_MEMORY_LIMIT_MIB

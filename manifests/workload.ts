@@ -4,7 +4,7 @@
  * policy and a read-only root FS of its own).
  */
 import { Construct } from 'constructs';
-import { k8s } from '../imports/k8s.js';
+import { type K8s, k8s } from '../imports/k8s.js';
 import { EnvVar, Resources, Toleration } from './api.js';
 
 export interface WorkloadPoolProps {
@@ -64,33 +64,33 @@ export interface WorkloadPoolProps {
 const PORT_NAME = 'http';
 const DEFAULT_GPU_RESOURCE = 'nvidia.com/gpu';
 
-function quantity(value: string | number): k8s.Quantity {
+function quantity(value: string | number): K8s.Quantity {
   return k8s.Quantity.fromString(String(value));
 }
 
-function resourceRequirements(r: Resources | undefined): k8s.ResourceRequirements | undefined {
+function resourceRequirements(r: Resources | undefined): K8s.ResourceRequirements | undefined {
   if (!r) return undefined;
-  const requests: Record<string, k8s.Quantity> = {};
-  const limits: Record<string, k8s.Quantity> = {};
+  const requests: Record<string, K8s.Quantity> = {};
+  const limits: Record<string, K8s.Quantity> = {};
   if (r.cpu !== undefined) requests.cpu = quantity(r.cpu);
   if (r.memory !== undefined) requests.memory = limits.memory = quantity(r.memory);
   const gpu = r.gpu ?? 0;
   if (gpu > 0) requests[r.gpuResource ?? DEFAULT_GPU_RESOURCE] = limits[r.gpuResource ?? DEFAULT_GPU_RESOURCE] = quantity(gpu);
-  const nonEmpty = (m: Record<string, k8s.Quantity>) => (Object.keys(m).length > 0 ? m : undefined);
+  const nonEmpty = (m: Record<string, K8s.Quantity>) => (Object.keys(m).length > 0 ? m : undefined);
   if (!nonEmpty(requests) && !nonEmpty(limits)) return undefined;
   return { requests: nonEmpty(requests), limits: nonEmpty(limits) };
 }
 
-function tolerations(props: WorkloadPoolProps): k8s.Toleration[] | undefined {
+function tolerations(props: WorkloadPoolProps): K8s.Toleration[] | undefined {
   const gpu = props.resources?.gpu ?? 0;
   // Copied into fresh plain objects: cdk8s rewrites any object that is not a plain Object of this realm and
   // has a string `value` to `{value}` alone, which would drop a toleration's key, operator and effect.
-  const all: k8s.Toleration[] = (props.tolerations ?? []).map((t) => ({ ...t }));
+  const all: K8s.Toleration[] = (props.tolerations ?? []).map((t) => ({ ...t }));
   if (gpu > 0) all.push({ key: props.resources?.gpuResource ?? DEFAULT_GPU_RESOURCE, operator: 'Exists', effect: 'NoSchedule' });
   return all.length > 0 ? all : undefined;
 }
 
-function probe(path: string, periodSeconds: number, failureThreshold: number): k8s.Probe {
+function probe(path: string, periodSeconds: number, failureThreshold: number): K8s.Probe {
   return {
     httpGet: { path, port: k8s.IntOrString.fromString(PORT_NAME), scheme: 'HTTP' },
     periodSeconds, failureThreshold, timeoutSeconds: 1, successThreshold: 1,
@@ -98,8 +98,8 @@ function probe(path: string, periodSeconds: number, failureThreshold: number): k
 }
 
 export class WorkloadPool extends Construct {
-  public readonly deployment: k8s.KubeDeployment;
-  public readonly service: k8s.KubeService;
+  public readonly deployment: K8s.KubeDeployment;
+  public readonly service: K8s.KubeService;
 
   public constructor(scope: Construct, id: string, props: WorkloadPoolProps) {
     super(scope, id);

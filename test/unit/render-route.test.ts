@@ -2,8 +2,11 @@
  * The HTTPRoute of Agent, ModelAPI and MCPServer (the Route construct, through render): path, rewrite,
  * timeouts, hostnames, weighted backendRefs and the GPU-only header rule.
  */
+import { App, Chart } from 'cdk8s';
+import { HttpRoute } from '../../imports/httproute-gateway.networking.k8s.io.js';
 import { RenderEnv } from '../../manifests/config.js';
 import { render } from '../../manifests/render.js';
+import { Route, RouteBackend, RouteProps } from '../../manifests/route.js';
 import {
   GPU_AND_CPU_POOLS, Json, NAMESPACE, agent, backendRefsOf, env, mcpServer, modelApi, ofKind, routeIn, testEnv, weightsOf,
 } from './fixtures.js';
@@ -232,5 +235,34 @@ describe('GPU-only rule', () => {
 
   test('a single GPU workload without pools gives a single rule', () => {
     expect(routeOf(modelApi({ resources: { gpu: 1 } })).spec.rules).toHaveLength(1);
+  });
+});
+
+describe('Route construct', () => {
+  const base: RouteProps = {
+    namespace: 'ai', name: 'agent-research', labels: { 'app.kubernetes.io/name': 'agent' },
+    gateway: { name: 'agentway', namespace: 'agentway-system' }, pathPrefix: '/ai/agent/research',
+    backends: [{ service: 'agent-research', port: 8000, weight: 1 }],
+  };
+  const mixed: RouteBackend[] = [
+    { service: 'llama-cpu', port: 8000, weight: 3 }, { service: 'llama-gpu', namespace: 'gpu', port: 8000, weight: 7, gpu: true },
+  ];
+  const SHAPES: [string, RouteProps][] = [
+    ['one backend', base],
+    ['timeout, hostnames, no rewrite', { ...base, timeout: '90s', hostnames: ['a.example.com', 'b.example.com'], rewrite: false }],
+    ['GPU and CPU backends', { ...base, backends: mixed, timeout: '120s' }],
+    ['header matches', { ...base, headerMatches: { pathPrefix: '/v1', headers: [[{ name: 'x-model', value: 'llama' }], [{ name: 'x-a', value: '1' }, { name: 'x-b', value: '2' }]] } }],
+    ['header matches with GPU and CPU backends', { ...base, backends: mixed, headerMatches: { pathPrefix: '/v1', headers: [[{ name: 'x-model', value: 'llama' }]] } }],
+    ['no backends', { ...base, backends: [] }],
+  ];
+  const chart = (id: string) => new Chart(new App({ outdir: 'unused', recordConstructMetadata: false }), id);
+
+  test.each(SHAPES)('%s: the same HTTPRoute the generated HttpRoute class gives, byte for byte', (_, props) => {
+    const ours = new Route(chart('ours'), 'route', props).httpRoute.toJson();
+    // The generated class reads each field by its TypeScript name: a field we wrote under any other name
+    // would be missing from its output.
+    const generated = new HttpRoute(chart('generated'), 'route', { metadata: ours.metadata, spec: ours.spec }).toJson();
+    expect(JSON.stringify(ours)).toBe(JSON.stringify(generated));
+    expect(ours.spec.rules.length).toBeGreaterThan(0);
   });
 });

@@ -55,7 +55,7 @@ export const synth: Benchmark = {
 
     // Inside the process: parsing, rendering, and the YAML of the output.
     const docsStart = now();
-    const { docs } = await readDocuments(await yamlFiles([input]));
+    const { docs } = readDocuments(await yamlFiles([input]));
     const parsed = now();
     const config = renderConfig();
     synthesize(docs, config); // warm

@@ -7,13 +7,16 @@
  *   load from bench/load-client, a process of its own, at a fixed 1,000 req/s, 1 KB chat body, 16
  *   connections, 10 s after 2 s of warm-up, in the order A B B A; the better run of each side counts. The
  *   added p50/p99 is keyed minus anonymous.
- * - cache hits: the keyed router with its cache on, the same temperature-0 body at 1,000 req/s the same way;
- *   then 200 sequential requests checked to be answered from the cache. That router runs with V8's GC trace,
- *   from which the bytes it allocated per hit and its young-generation collections (and their pauses) per
- *   10,000 hits are read. V8 sizes the young generation by the allocation rate, so fewer bytes can mean more,
- *   shorter collections: the pauses are the figure that counts for latency.
- *   Both are counted over the whole load, warm-up included, from the collections that ended in it: exact to
- *   about one young generation (a few MiB) over some 12,000 hits.
+ * - cache hits: the keyed router with its cache on, the same temperature-0 body at 1,000 req/s the same way,
+ *   twice; the run with the better p99 counts (as for the sides above). Then 200 sequential requests checked
+ *   to be answered from the cache.
+ * - what a hit allocates: a second cache router on the same namespace, run with V8's GC trace, under one more
+ *   such load. The tracer formats and writes a line on every collection, so its latency is reported apart
+ *   and the latency rows come from the router without it. From the trace: the bytes allocated per hit and
+ *   the young-generation collections (and their pauses) per 10,000 hits. V8 sizes the young generation by
+ *   the allocation rate, so fewer bytes can mean more, shorter collections: the pauses are the figure that
+ *   counts for latency. Both are counted over the whole load, warm-up included, from the collections that
+ *   ended in it: exact to about one young generation (a few MiB) over some 12,000 hits.
  * - the audit line alone: building and writing one line, in this process, per line.
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -23,7 +26,7 @@ import { Pool } from 'undici';
 import { auditLine, AuditWriter } from '../controller/router/policy/audit.js';
 import { markPodsReady, newNamespace } from '../test/env/kube.js';
 import { ROUTER_ENV, routerNodeArgs } from './router.js';
-import { BenchContext, Benchmark, CR_API_VERSION, Child, crPath, freePort, poll, row, runJson, startController, startNode } from './lib.js';
+import { BenchContext, Benchmark, CR_API_VERSION, Child, cpuProfArgs, crPath, freePort, poll, row, runJson, startController, startNode } from './lib.js';
 
 const MODEL = 'bench-model';
 const RATE = 1000;
@@ -180,11 +183,13 @@ export const routerPolicy: Benchmark = {
       ctx.log(`  router node flags: ${routerNodeArgs().join(' ') || '(none: V8 defaults)'}; environment ${JSON.stringify(ROUTER_ENV)}`);
       const anon = await startRouter(ctx, dir, 'router-anonymous', anonNs, ['--cache-ttl', '0s']);
       const keyed = await startRouter(ctx, dir, 'router-keyed', keyedNs, ['--cache-ttl', '0s']);
-      const cache = await startRouter(ctx, dir, 'router-cache', keyedNs, [], ['--trace-gc-nvp']);
-      children.push(anon.child, keyed.child, cache.child);
+      const cache = await startRouter(ctx, dir, 'router-cache', keyedNs, [], cpuProfArgs(ctx, 'router-cache'));
+      const traced = await startRouter(ctx, dir, 'router-cache-traced', keyedNs, [], ['--trace-gc-nvp']);
+      children.push(anon.child, keyed.child, cache.child, traced.child);
       await ready(anon.port, uncached, {});
       await ready(keyed.port, uncached, auth);
       await ready(cache.port, cached, auth);
+      await ready(traced.port, cached, auth);
 
       const runs = { anonymous: [] as Load[], keyed: [] as Load[] };
       for (const side of ['anonymous', 'keyed', 'keyed', 'anonymous'] as const) {
@@ -195,25 +200,34 @@ export const routerPolicy: Benchmark = {
       const best = (ls: Load[]) => ls.reduce((a, b) => (b.p99 < a.p99 ? b : a));
       const a = best(runs.anonymous);
       const k = best(runs.keyed);
-      const traced = statSync(cache.child.logPath).size;
-      const hits = await load(ctx, cache.port, cachedFile, authHeader);
-      const gc = collectionsSince(cache.child.logPath, traced);
+      const hitRuns: Load[] = [];
+      for (let i = 0; i < 2; i++) {
+        const l = await load(ctx, cache.port, cachedFile, authHeader);
+        ctx.log(`  cache hits at ${RATE} req/s: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, ok ${l.ok}, failed ${l.bad}`);
+        hitRuns.push(l);
+      }
+      const hits = best(hitRuns);
       const checked = 200;
       const hitCount = await cacheHits(cache.port, cached, auth, checked);
-      ctx.log(`  cache hits at ${RATE} req/s: p50 ${hits.p50.toFixed(3)} ms, p99 ${hits.p99.toFixed(3)} ms, ok ${hits.ok}, failed ${hits.bad}; ${hitCount} of ${checked} checked answers were hits`);
+      ctx.log(`  ${hitCount} of ${checked} checked answers were hits`);
+      const traceStart = statSync(traced.child.logPath).size;
+      const tracedHits = await load(ctx, traced.port, cachedFile, authHeader);
+      const gc = collectionsSince(traced.child.logPath, traceStart);
+      ctx.log(`  cache hits under the GC trace at ${RATE} req/s: p50 ${tracedHits.p50.toFixed(3)} ms, p99 ${tracedHits.p99.toFixed(3)} ms, ok ${tracedHits.ok}, failed ${tracedHits.bad}`);
+      ctx.log(`  traced cache router: ${gc.scavenges} young-generation collections (${gc.pauseMs.toFixed(1)} ms of pauses), ${(gc.allocated / 1024 / 1024).toFixed(1)} MiB allocated over ${tracedHits.answered} hits`);
       const audit = auditLineCost();
       ctx.log(`  audit line: ${audit.toFixed(2)} µs to build and write`);
-      ctx.log(`  cache router: ${gc.scavenges} young-generation collections (${gc.pauseMs.toFixed(1)} ms of pauses), ${(gc.allocated / 1024 / 1024).toFixed(1)} MiB allocated over ${hits.answered} hits`);
-      const failed = a.bad + k.bad + hits.bad;
+      const failed = a.bad + k.bad + hitRuns.reduce((n, l) => n + l.bad, 0) + tracedHits.bad;
       return [
         row('router-policy: added p50 (keyed − anonymous)', k.p50 - a.p50, 'ms', 'report', a.p50),
         row('router-policy: added p99 (keyed − anonymous)', k.p99 - a.p99, 'ms', '≤ 0.3', a.p99),
         row('router-policy: cache hit p50', hits.p50, 'ms', 'report'),
         row('router-policy: cache hit p99', hits.p99, 'ms', '≤ 1'),
         row('router-policy: cache hits / answers', hitCount / checked, 'ratio', '1'),
-        row('router-policy: bytes allocated per cache hit', gc.allocated / hits.answered / 1024, 'KiB', 'report'),
-        row('router-policy: young-generation collections per 10,000 cache hits', (gc.scavenges * 10_000) / hits.answered, 'count', 'report'),
-        row('router-policy: young-generation pauses per 10,000 cache hits', (gc.pauseMs * 10_000) / hits.answered, 'ms', 'report'),
+        row('router-policy: cache hit p99 under the GC trace', tracedHits.p99, 'ms', 'report'),
+        row('router-policy: bytes allocated per cache hit', gc.allocated / tracedHits.answered / 1024, 'KiB', 'report'),
+        row('router-policy: young-generation collections per 10,000 cache hits', (gc.scavenges * 10_000) / tracedHits.answered, 'count', 'report'),
+        row('router-policy: young-generation pauses per 10,000 cache hits', (gc.pauseMs * 10_000) / tracedHits.answered, 'ms', 'report'),
         row('router-policy: audit line build + write', audit, 'µs', 'report'),
         row('router-policy: failed requests', failed, 'count', '0'),
       ];

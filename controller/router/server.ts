@@ -21,7 +21,7 @@ import { PolicySources } from './policy-sources.js';
 import { AuditWriter } from './policy/audit.js';
 import { CACHE_HEADER, CachedResponse, MemoryCache, RedisCache } from './policy/cache.js';
 import { DATA_CLASS_HEADER } from './policy/data-class.js';
-import { Admission, Policy, PolicyTarget } from './policy/engine.js';
+import { Admission, Policy, PolicyTarget, isCacheHit } from './policy/engine.js';
 import { isPolicyError } from './policy/errors.js';
 import { ClientLimiter } from './policy/limits.js';
 import { LlmMetrics } from './policy/metrics.js';
@@ -418,16 +418,14 @@ export class Router {
     }, routed.candidates, strategy);
     if (isPolicyError(admission)) return this.fail(res, path, admission, { ...admission.headers });
     if (admission.cacheKey && bodyId !== undefined && !known) this.knownBodies.set(bodyId, { body: frozen(body as Record<string, unknown>), size: raw.length });
-    if (admission.cacheKey) {
-      const hit = await this.policy.cached(admission);
-      if (hit) {
-        stopTimer();
-        // The cache keeps the backend's key (what eligibility is checked by); answers name it by its label.
-        const label = view.backends.get(hit.backend)?.label ?? hit.backend;
-        this.requests.inc({ path, code: hit.status, backend: label });
-        res.writeHead(hit.status, { 'Content-Type': hit.contentType, 'Content-Length': hit.body.length, [BACKEND_HEADER]: label, [CACHE_HEADER]: 'hit' }).end(hit.body);
-        return;
-      }
+    if (isCacheHit(admission)) {
+      const hit = admission.response;
+      stopTimer();
+      // The cache keeps the backend's key (what eligibility is checked by); answers name it by its label.
+      const label = view.backends.get(hit.backend)?.label ?? hit.backend;
+      this.requests.inc({ path, code: hit.status, backend: label });
+      res.writeHead(hit.status, { 'Content-Type': hit.contentType, 'Content-Length': hit.body.length, [BACKEND_HEADER]: label, [CACHE_HEADER]: 'hit' }).end(hit.body);
+      return;
     }
     await this.forwardAdmitted({ req, res, url, view, ask, forward, strategy, admission, stopTimer });
   }

@@ -22,7 +22,7 @@ import { startFakeOpenAI } from '../fakes/openai.js';
 import { FakeModelServer, Json, fakeModelServer } from './router-fakes.js';
 
 const T = 90_000;
-const KEYS = { web: 'sk-web-a1b2c3d4e5f6', secure: 'sk-secure-f6e5d4c3b2a1', limited: 'sk-limited-0000111122', shared: 'sk-shared-9999888877', pub: 'sk-public-5555444433' };
+const KEYS = { web: 'sk-web-a1b2c3d4e5f6', secure: 'sk-secure-f6e5d4c3b2a1', limited: 'sk-limited-0000111122', shared: 'sk-shared-9999888877', pub: 'sk-public-5555444433', metered: 'sk-metered-7777666655' };
 const CREDS = { openai: 'sk-openai-provider-key-123', anthropic: 'sk-ant-provider-key-456', aws: 'AKIDTESTKEY:aws-secret-access-key-789' };
 const SECRETS = [...Object.values(KEYS), ...Object.values(CREDS), 'aws-secret-access-key-789', 'sk-ant-revoked-000'];
 
@@ -112,6 +112,7 @@ beforeAll(async () => {
   await secret('limited-keys', { bot: KEYS.limited });
   await secret('shared-keys', { replica: KEYS.shared });
   await secret('public-keys', { site: KEYS.pub });
+  await secret('metered-keys', { bot: KEYS.metered });
   const cred = (name: string, key: string) => ({ credentialsSecretRef: { name, key } });
   await objects.create(ns, 'ModelAPI', 'gpt', {
     models: ['chat', 'summarize', 'retry-chat', 'mixed'], provider: { type: 'openai', url: `${openai.origin}/v1`, model: 'gpt-4o-mini', ...cred('openai', 'apiKey') },
@@ -143,6 +144,7 @@ beforeAll(async () => {
   await objects.create(ns, 'ModelAccess', 'limited', { apiKeys: { secretRef: { name: 'limited-keys' } }, limits: { requestsPerMinute: 3 } });
   await objects.create(ns, 'ModelAccess', 'shared', { apiKeys: { secretRef: { name: 'shared-keys' } }, limits: { tokensPerMinute: 1000 } });
   await objects.create(ns, 'ModelAccess', 'public', { apiKeys: { secretRef: { name: 'public-keys' } }, dataClass: 'public' });
+  await objects.create(ns, 'ModelAccess', 'metered', { apiKeys: { secretRef: { name: 'metered-keys' } }, limits: { requestsPerMinute: 3, tokensPerMinute: 10 } });
   await eventually(() => markPodsReady(ns, { 'app.kubernetes.io/instance': 'modelapi-private' }, '127.0.0.1'), { timeoutMs: T });
   await eventually(() => markPodsReady(ns, { 'app.kubernetes.io/instance': 'modelapi-dead-private' }, '127.0.0.1'), { timeoutMs: T });
   const rs = [await startRouter(0), await startRouter(1)];
@@ -335,6 +337,21 @@ describe('limits', () => {
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(lastAudit()).toMatchObject({ decision: 'limited', status: 429, client: `${ns}/limited/bot` });
+  });
+
+  test('a cached answer reserves no tokens: at its token limit a client still gets it; at its request limit, 429', async () => {
+    const body = chat('chat', { temperature: 0, max_tokens: 1, messages: [{ role: 'user', content: `metered ${Date.now()}` }] });
+    // Request 1: the provider reports 19 tokens used, more than the 10 a minute allowed.
+    expect((await post(KEYS.metered, body)).headers.get('x-agentway-cache')).toBe('miss');
+    const uncached = await post(KEYS.metered, chat('chat', { max_tokens: 1 }));
+    expect([uncached.status, uncached.json.error?.code]).toEqual([429, 'token_limit_exceeded']);
+    const hits = [await post(KEYS.metered, body), await post(KEYS.metered, body)]; // requests 2 and 3
+    expect(hits.map((h) => [h.status, h.headers.get('x-agentway-cache')])).toEqual([[200, 'hit'], [200, 'hit']]);
+    expect(lastAudit()).toMatchObject({ decision: 'cached', client: `${ns}/metered/bot` });
+    const limited = await post(KEYS.metered, body); // request 4
+    expect([limited.status, limited.json.error?.code]).toEqual([429, 'rate_limit_exceeded']);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(lastAudit()).toMatchObject({ decision: 'limited', status: 429, client: `${ns}/metered/bot` });
   });
 });
 

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { AuditWriter } from '../../controller/router/policy/audit.js';
 import { MemoryCache } from '../../controller/router/policy/cache.js';
 import { DataClass } from '../../controller/router/policy/data-class.js';
-import { Admission, Policy, PolicyRequest, PolicyTarget } from '../../controller/router/policy/engine.js';
+import { Admission, CacheHit, Policy, PolicyRequest, PolicyTarget, isCacheHit } from '../../controller/router/policy/engine.js';
 import { PolicyError, errorBody, isPolicyError } from '../../controller/router/policy/errors.js';
 import { AccessEntry, ModelAccessIndex } from '../../controller/router/policy/keys.js';
 import { ClientLimiter } from '../../controller/router/policy/limits.js';
@@ -50,7 +50,8 @@ const request = (key: string | undefined, extra: { cls?: DataClass; body?: Recor
   body: extra.body ?? { messages: [{ role: 'user', content: 'What is in the contract?' }], max_tokens: 100 },
 });
 
-const ids = (a: Admission<PolicyTarget> | PolicyError) => (isPolicyError(a) ? a.code : a.targets.map((t) => t.id));
+const ids = (a: Admission<PolicyTarget> | CacheHit | PolicyError) => (isPolicyError(a) ? a.code : isCacheHit(a) ? 'cached' : a.targets.map((t) => t.id));
+const hit = (a: Admission<PolicyTarget> | CacheHit | PolicyError) => (!isPolicyError(a) && isCacheHit(a) ? a.response : undefined);
 
 describe('compliance: fail closed, never a lower class', () => {
   test('a restricted request with only public providers → 403 data_class_not_allowed and an audit line "denied"', async () => {
@@ -89,12 +90,12 @@ describe('compliance: fail closed, never a lower class', () => {
     const body = { messages: [{ role: 'user', content: 'hi' }], temperature: 0 };
     const low = await policy.admit(request(KEYS.web, { body }), [anthropic, vllm], 'priority') as Admission<PolicyTarget>;
     await policy.store(low, { status: 200, contentType: 'application/json', backend: 'models/anthropic', body: Buffer.from('{"from":"anthropic"}') });
-    expect(await policy.cached(await policy.admit(request(KEYS.web, { body }), [anthropic, vllm], 'priority') as Admission<PolicyTarget>)).toBeDefined();
-    const raised = await policy.admit(request(KEYS.web, { body, cls: 'restricted' }), [anthropic, vllm], 'priority') as Admission<PolicyTarget>;
-    expect(await policy.cached(raised)).toBeUndefined();
+    expect(hit(await policy.admit(request(KEYS.web, { body }), [anthropic, vllm], 'priority'))).toBeDefined();
+    const raised = await policy.admit(request(KEYS.web, { body, cls: 'restricted' }), [anthropic, vllm], 'priority');
+    expect(ids(raised)).toEqual(['models/vllm']);
     // anthropic lowered to public since the answer was stored: the entry is no longer usable.
-    const lowered = await policy.admit(request(KEYS.web, { body }), [{ ...anthropic, dataClass: 'public' }, vllm], 'priority') as Admission<PolicyTarget>;
-    expect(await policy.cached(lowered)).toBeUndefined();
+    const lowered = await policy.admit(request(KEYS.web, { body }), [{ ...anthropic, dataClass: 'public' }, vllm], 'priority');
+    expect(ids(lowered)).toEqual(['models/vllm']);
   });
 });
 
@@ -111,7 +112,7 @@ describe('keys and allow-list', () => {
 
   test('without any ModelAccess, requests are anonymous with class internal', async () => {
     const { policy } = setup([]);
-    const a = await policy.admit(request(undefined), [openai, anthropic], 'capacity');
+    const a = await policy.admit(request(undefined), [openai, anthropic], 'capacity') as Admission<PolicyTarget> | PolicyError;
     expect(!isPolicyError(a) && [a.client.id, a.dataClass]).toEqual(['anonymous', 'internal']);
     expect(ids(a)).toEqual(['models/anthropic']);
   });
@@ -132,13 +133,38 @@ describe('limits, cache, cost, audit', () => {
     const body = { messages: [{ role: 'user', content: 'same' }], temperature: 0 };
     const a = await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity') as Admission<PolicyTarget>;
     expect(a.cacheKey).toBeDefined();
-    expect(await policy.cached(a)).toBeUndefined();
+    expect(ids(a)).toEqual(['models/anthropic']);
     await policy.store(a, { status: 200, contentType: 'application/json', backend: 'models/anthropic', body: Buffer.from('{"x":1}') });
-    const same = await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity') as Admission<PolicyTarget>;
-    expect((await policy.cached(same))?.body.toString()).toBe('{"x":1}');
-    const otherAccess = await policy.admit(request(KEYS.other, { body }), [anthropic], 'capacity') as Admission<PolicyTarget>;
-    expect(await policy.cached(otherAccess)).toBeUndefined();
+    const same = await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity');
+    expect(hit(same)?.body.toString()).toBe('{"x":1}');
+    const otherAccess = await policy.admit(request(KEYS.other, { body }), [anthropic], 'capacity');
+    expect(ids(otherAccess)).toEqual(['models/anthropic']);
     expect(out.records.filter((r) => r.decision === 'cached')).toEqual([expect.objectContaining({ target: 'models/anthropic', status: 200, client: 'team-a/apps/web' })]);
+  });
+
+  test('a cached answer reserves no tokens: a client at its token limit still gets it, counted against its requests per minute', async () => {
+    const { policy, out } = setup([{ namespace: 'team-c', name: 'metered', dataClass: 'internal', keys: { bot: KEYS.web }, limits: { requestsPerMinute: 4, tokensPerMinute: 1000 } }]);
+    const body = { messages: [{ role: 'user', content: 'cached' }], temperature: 0, max_tokens: 900 };
+    const first = await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity') as Admission<PolicyTarget>; // request 1
+    await policy.store(first, { status: 200, contentType: 'application/json', backend: anthropic.id, body: Buffer.from('{"x":1}') });
+    await policy.finish(first, { status: 200, target: anthropic, usage: { promptTokens: 10, completionTokens: 990, cachedTokens: 0 } });
+    // The minute's 1,000 tokens are spent: a request the cache cannot answer is refused (and its request given back).
+    const uncached = { messages: [{ role: 'user', content: 'not cached' }], temperature: 0, max_tokens: 1 };
+    expect(ids(await policy.admit(request(KEYS.web, { body: uncached }), [anthropic], 'capacity'))).toBe('token_limit_exceeded');
+    for (let i = 0; i < 3; i++) expect(hit(await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity'))?.body.toString()).toBe('{"x":1}'); // requests 2-4
+    const limited = await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity'); // request 5
+    expect(isPolicyError(limited) && [limited.status, limited.code, typeof limited.headers?.['retry-after']]).toEqual([429, 'rate_limit_exceeded', 'string']);
+    expect(out.records.map((r) => [r.decision, r.status])).toEqual([['routed', 200], ['limited', 429], ['cached', 200], ['cached', 200], ['cached', 200], ['limited', 429]]);
+  });
+
+  test('the key is checked before the cache: a cached body without a valid key gets 401', async () => {
+    const { policy } = setup();
+    const body = { messages: [{ role: 'user', content: 'cached for web' }], temperature: 0 };
+    const a = await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity') as Admission<PolicyTarget>;
+    await policy.store(a, { status: 200, contentType: 'application/json', backend: anthropic.id, body: Buffer.from('{"x":1}') });
+    expect(ids(await policy.admit(request(KEYS.web, { body }), [anthropic], 'capacity'))).toBe('cached');
+    expect(ids(await policy.admit(request(undefined, { body }), [anthropic], 'capacity'))).toBe('missing_api_key');
+    expect(ids(await policy.admit(request('sk-guess', { body }), [anthropic], 'capacity'))).toBe('invalid_api_key');
   });
 
   test('a body known by its bytes is admitted as when it is read anew: same key, same reservation', async () => {
@@ -167,7 +193,7 @@ describe('limits, cache, cost, audit', () => {
     expect(t.cacheKey).toBeUndefined();
     const e = await policy.admit(request(KEYS.web, { body: { messages: ['e'], temperature: 0 } }), [anthropic], 'capacity') as Admission<PolicyTarget>;
     await policy.store(e, { status: 500, contentType: 'application/json', backend: anthropic.id, body: Buffer.from('{}') });
-    expect(await policy.cached(e)).toBeUndefined();
+    expect(ids(await policy.admit(request(KEYS.web, { body: { messages: ['e'], temperature: 0 } }), [anthropic], 'capacity'))).toEqual(['models/anthropic']);
   });
 
   test('finish: tokens and cost metrics, an audit line "routed" with tokens, cost, target, provider and fallbacks', async () => {
@@ -205,7 +231,7 @@ test('keys never appear in audit lines, metrics or error bodies', async () => {
   const errors: PolicyError[] = [];
   for (const key of [...Object.values(KEYS), 'sk-not-a-real-key-1']) {
     for (let i = 0; i < 3; i++) {
-      const a = await policy.admit(request(key, { cls: i === 2 ? 'restricted' : undefined }), [openai, anthropic], 'priority');
+      const a = await policy.admit(request(key, { cls: i === 2 ? 'restricted' : undefined }), [openai, anthropic], 'priority') as Admission<PolicyTarget> | PolicyError;
       if (isPolicyError(a)) { errors.push(a); continue; }
       await policy.finish(a, { status: 200, target: a.targets[0], usage: { promptTokens: 1, completionTokens: 1, cachedTokens: 0 } });
     }

@@ -1,7 +1,8 @@
 /**
  * The policy of one request, in the order the router applies it (DESIGN §9):
  *   key (401) → model allow-list (403) → data class (400 on a bad header) → targets below the class dropped
- *   (403, fail closed) → strategy order → limits (429) → cache → [router forwards] → settle, metrics, audit.
+ *   (403, fail closed) → cache (a hit counts against requests per minute only: 429) → strategy order →
+ *   limits (429) → [router forwards] → settle, metrics, audit.
  * Every refusal is returned as a value with its audit line already written; nothing here throws for a
  * client's input.
  */
@@ -78,6 +79,19 @@ export interface Admission<T extends PolicyTarget> {
   readonly started: number;
 }
 
+/**
+ * A request answered from the cache, already counted and audited `cached`. It reserved no tokens: a cached
+ * answer costs the provider none.
+ */
+export interface CacheHit {
+  readonly cacheKey: string;
+  readonly response: CachedResponse;
+}
+
+export function isCacheHit<T extends PolicyTarget>(a: Admission<T> | CacheHit): a is CacheHit {
+  return 'response' in a;
+}
+
 /** How a forwarded request ended, for settling, metrics and the audit line. */
 export interface Outcome<T extends PolicyTarget> {
   readonly status: number;
@@ -134,8 +148,11 @@ export class Policy {
     return error;
   }
 
-  /** Runs every check before forwarding; a refusal comes back as a PolicyError, already audited. */
-  public async admit<T extends PolicyTarget>(req: PolicyRequest, candidates: readonly T[], strategy: Strategy): Promise<Admission<T> | PolicyError> {
+  /**
+   * Runs every check before forwarding, and answers from the cache when it can: a refusal comes back as a
+   * PolicyError and a cached answer as a CacheHit, both already audited.
+   */
+  public async admit<T extends PolicyTarget>(req: PolicyRequest, candidates: readonly T[], strategy: Strategy): Promise<Admission<T> | CacheHit | PolicyError> {
     const started = this.now();
     const client = this.deps.index().authenticate(header(req.headers, 'authorization'));
     if (isPolicyError(client)) return this.refuse(req, started, client);
@@ -147,16 +164,35 @@ export class Policy {
     if (isPolicyError(eligible)) return this.refuse(req, started, eligible, client, cls);
     const useCache = this.deps.cache !== undefined && cacheable(req.body, req.headers[CACHE_HEADER]);
     const summary = useCache ? this.summary(req) : undefined;
+    // The key names the ModelAccess and the class, and is looked up only once the key, the allow-list and the
+    // class have let the request through: no entry is shared across ModelAccess objects or served past a refusal.
+    const key = summary ? cacheKey({ access: client.access, dataClass: cls, model: req.model, engine: req.engine ?? '', bodyDigest: summary.digest }) : undefined;
+    if (key !== undefined) {
+      const hit = await this.cached(req, started, client, cls, eligible, key);
+      if (hit) return hit;
+    }
     const estimate = summary?.estimate ?? tokenEstimate(req.body, this.deps.defaultCompletionTokens ?? 1024);
     const targets = attemptOrder(strategy, eligible, {
       random: this.deps.random ?? Math.random, promptTokens: estimate.prompt, completionTokens: estimate.completion,
     });
     const reservation = await this.deps.limiter.reserve(client, estimate.prompt + estimate.completion);
     if (isPolicyError(reservation)) return this.refuse(req, started, reservation, client, cls);
-    return {
-      request: req, client, dataClass: cls, eligible, targets, reservation, started,
-      ...(summary ? { cacheKey: cacheKey({ access: client.access, dataClass: cls, model: req.model, engine: req.engine ?? '', bodyDigest: summary.digest }) } : {}),
-    };
+    return { request: req, client, dataClass: cls, eligible, targets, reservation, started, ...(key !== undefined ? { cacheKey: key } : {}) };
+  }
+
+  /**
+   * The cached answer of an admitted request, counted against its requests per minute (429 at the limit) and
+   * audited; undefined on a miss. No tokens are reserved: a client at its token limit still gets an answer
+   * that costs the provider nothing.
+   */
+  private async cached(req: PolicyRequest, started: number, client: Client, cls: DataClass, eligible: readonly PolicyTarget[], key: string): Promise<CacheHit | PolicyError | undefined> {
+    const response = await this.deps.cache!.get(key);
+    // An answer from a target that is no longer eligible (its class was lowered, it left the route) is a miss.
+    if (!response || !eligible.some((t) => t.id === response.backend)) return undefined;
+    const limited = await this.deps.limiter.count(client);
+    if (limited) return this.refuse(req, started, limited, client, cls);
+    this.record(req, started, { client: client.id, dataClass: cls, decision: 'cached', target: response.backend, status: response.status });
+    return { cacheKey: key, response };
   }
 
   /**
@@ -172,17 +208,6 @@ export class Policy {
       if (id !== undefined) this.summaries.set(id, s);
     }
     return s;
-  }
-
-  /** A cached answer for an admitted request, or undefined. A hit is settled and audited here. */
-  public async cached<T extends PolicyTarget>(a: Admission<T>): Promise<CachedResponse | undefined> {
-    if (!a.cacheKey || !this.deps.cache) return undefined;
-    const hit = await this.deps.cache.get(a.cacheKey);
-    // An answer from a target that is no longer eligible (its class was lowered, it left the route) is a miss.
-    if (!hit || !a.eligible.some((t) => t.id === hit.backend)) return undefined;
-    await this.deps.limiter.settle(a.reservation, 0);
-    this.record(a.request, a.started, { client: a.client.id, dataClass: a.dataClass, decision: 'cached', target: hit.backend, status: hit.status });
-    return hit;
   }
 
   /** Stores a successful non-streaming answer of an admitted request that may be cached. */

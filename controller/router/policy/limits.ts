@@ -58,6 +58,9 @@ export function reservationTokens(body: Record<string, unknown>, defaultCompleti
 
 const retryAfter = (ms: number): Record<string, string> => ({ 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) });
 
+const requestsLimited = (client: Client, limit: number, r: RateLimiterRes): PolicyError =>
+  policyError(429, 'rate_limit_exceeded', 'rate_limit_error', `client ${client.id} reached its limit of ${limit} requests per minute`, retryAfter(r.msBeforeNext));
+
 export class ClientLimiter {
   private readonly limiters = new Map<string, RateLimiterAbstract>();
   private readonly clock: () => number;
@@ -110,10 +113,7 @@ export class ClientLimiter {
     if (isLimit(limits.requestsPerMinute)) {
       const rpm = this.limiter('rpm', limits.requestsPerMinute);
       const r = await this.take(rpm, client.id, 1);
-      if ('rejected' in r) {
-        return policyError(429, 'rate_limit_exceeded', 'rate_limit_error',
-          `client ${client.id} reached its limit of ${limits.requestsPerMinute} requests per minute`, retryAfter(r.rejected.msBeforeNext));
-      }
+      if ('rejected' in r) return requestsLimited(client, limits.requestsPerMinute, r.rejected);
       requestTaken = rpm;
     }
     if (!isLimit(limits.tokensPerMinute)) return none;
@@ -125,6 +125,17 @@ export class ClientLimiter {
         `client ${client.id} reached its limit of ${limits.tokensPerMinute} tokens per minute`, retryAfter(r.rejected.msBeforeNext));
     }
     return { client: client.id, tokens: amount, tokenLimit: limits.tokensPerMinute, windowEnds: now + r.msBeforeNext };
+  }
+
+  /**
+   * Counts one request that needs no tokens (an answer from the cache) against requests per minute; 429 with
+   * Retry-After at the limit, undefined when it may pass.
+   */
+  public async count(client: Client): Promise<PolicyError | undefined> {
+    const limit = client.limits?.requestsPerMinute;
+    if (!isLimit(limit)) return undefined;
+    const r = await this.take(this.limiter('rpm', limit), client.id, 1);
+    return 'rejected' in r ? requestsLimited(client, limit, r.rejected) : undefined;
   }
 
   /**

@@ -26,6 +26,8 @@ export interface ListenOptions {
 /** Node's defaults, which these replace. */
 export const DEFAULT_TIMEOUTS = { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 65_000 } as const;
 
+const ignore = (): void => undefined;
+
 /**
  * Wraps `handler` so that an exception it throws, or a promise it returns that rejects, becomes a 500 and
  * a log line instead of ending the process.
@@ -41,8 +43,8 @@ export function guarded(handler: (req: http.IncomingMessage, res: http.ServerRes
   };
   return (req, res) => {
     // A client that resets its connection mid-request emits 'error' on both; unhandled, that would throw.
-    req.on('error', () => undefined);
-    res.on('error', () => undefined);
+    req.on('error', ignore);
+    res.on('error', ignore);
     try {
       const result = handler(req, res);
       if (result instanceof Promise) result.catch((err) => fail(res, err));

@@ -98,13 +98,17 @@ const ROUTED_KEPT = 1024;
 /** The path and query of a request. */
 type RequestTarget = Pick<URL, 'pathname' | 'search' | 'searchParams'>;
 const NO_QUERY = new URLSearchParams();
+/** The exact completion paths as request targets, made once: nearly every request has one. */
+const COMPLETION_TARGETS = new Map<string, RequestTarget>([...COMPLETION_PATHS].map((p) => [p, { pathname: p, search: '', searchParams: NO_QUERY }]));
+/** Label sets of the latency histogram, one per completion path, made once. */
+const LATENCY_LABELS = new Map([...COMPLETION_PATHS].map((p) => [p, { path: p }]));
 
 /**
  * An exact completion path, which nearly every request has, is taken as it is; anything else goes through
  * the URL parser, which normalizes it.
  */
 function requestTarget(url: string): RequestTarget {
-  return COMPLETION_PATHS.has(url) ? { pathname: url, search: '', searchParams: NO_QUERY } : new URL(url, 'http://router');
+  return COMPLETION_TARGETS.get(url) ?? new URL(url, 'http://router');
 }
 
 /** Largest non-streaming answer kept (for usage and the cache) while it is passed on. */
@@ -384,7 +388,11 @@ export class Router {
 
   private async complete(req: http.IncomingMessage, res: http.ServerResponse, url: RequestTarget): Promise<void> {
     const path = url.pathname;
-    const stopTimer = this.latency.startTimer({ path });
+    // One closure over a start time, instead of prom-client's timer (two closures, two hrtime arrays and a
+    // copy of the labels per request).
+    const started = performance.now();
+    const labels = LATENCY_LABELS.get(path) ?? { path };
+    const stopTimer = () => this.latency.observe(labels, (performance.now() - started) / 1000);
     const declared = Number(req.headers['content-length']);
     // Answered at once, without reading the body; the connection is closed so the rest is never parsed.
     if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) return this.fail(res, path, TOO_LARGE, { Connection: 'close' });

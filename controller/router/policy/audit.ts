@@ -41,19 +41,36 @@ export interface AuditContent {
 const str = JSON.stringify;
 const num = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 
+/** Values that repeat from line to line (clients, models, targets, decisions), kept as JSON strings. */
+const quotedKept = new Map<string, string>();
+const QUOTED_KEPT = 4096;
+/** Longer values (an engine is free text) are quoted each time rather than kept. */
+const QUOTED_KEPT_LENGTH = 256;
+
+function quoted(s: string): string {
+  let q = quotedKept.get(s);
+  if (q === undefined) {
+    q = str(s);
+    if (s.length > QUOTED_KEPT_LENGTH) return q;
+    if (quotedKept.size >= QUOTED_KEPT) quotedKept.clear();
+    quotedKept.set(s, q);
+  }
+  return q;
+}
+
 /**
  * The audit line of one request, newline included; `content` only when content auditing is on. Written out
  * field by field rather than through an object copy and JSON.stringify: one line per request is on every
  * request's path, and strings are still escaped by JSON.stringify.
  */
 export function auditLine(r: AuditRecord, content?: AuditContent): string {
-  let line = `{"audit":true,"time":${str(r.time)},"requestId":${str(r.requestId)},"client":${str(r.client)},"model":${str(r.model)}`;
-  if (r.engine !== undefined) line += `,"engine":${str(r.engine)}`;
-  if (r.dataClass !== undefined) line += `,"dataClass":${str(r.dataClass)}`;
-  line += `,"decision":${str(r.decision)}`;
-  if (r.reason !== undefined) line += `,"reason":${str(r.reason)}`;
-  if (r.target !== undefined) line += `,"target":${str(r.target)}`;
-  if (r.provider !== undefined) line += `,"provider":${str(r.provider)}`;
+  let line = `{"audit":true,"time":${str(r.time)},"requestId":${str(r.requestId)},"client":${quoted(r.client)},"model":${quoted(r.model)}`;
+  if (r.engine !== undefined) line += `,"engine":${quoted(r.engine)}`;
+  if (r.dataClass !== undefined) line += `,"dataClass":${quoted(r.dataClass)}`;
+  line += `,"decision":${quoted(r.decision)}`;
+  if (r.reason !== undefined) line += `,"reason":${quoted(r.reason)}`;
+  if (r.target !== undefined) line += `,"target":${quoted(r.target)}`;
+  if (r.provider !== undefined) line += `,"provider":${quoted(r.provider)}`;
   line += `,"status":${num(r.status)}`;
   if (r.tokens !== undefined) line += `,"tokens":{"prompt":${num(r.tokens.prompt)},"completion":${num(r.tokens.completion)},"cached":${num(r.tokens.cached)}}`;
   if (r.costUsd !== undefined) line += `,"costUsd":${num(Math.round(r.costUsd * 1e9) / 1e9)}`;

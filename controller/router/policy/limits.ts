@@ -62,7 +62,8 @@ const requestsLimited = (client: Client, limit: number, r: RateLimiterRes): Poli
   policyError(429, 'rate_limit_exceeded', 'rate_limit_error', `client ${client.id} reached its limit of ${limit} requests per minute`, retryAfter(r.msBeforeNext));
 
 export class ClientLimiter {
-  private readonly limiters = new Map<string, RateLimiterAbstract>();
+  /** By kind, then by the limit: looked up on every request without building a key. */
+  private readonly limiters = { rpm: new Map<number, RateLimiterAbstract>(), tpm: new Map<number, RateLimiterAbstract>() };
   private readonly clock: () => number;
 
   public constructor(private readonly opts: LimiterOptions = {}) {
@@ -75,8 +76,7 @@ export class ClientLimiter {
   }
 
   private limiter(kind: 'rpm' | 'tpm', points: number): RateLimiterAbstract {
-    const id = `${kind}:${points}`;
-    let l = this.limiters.get(id);
+    let l = this.limiters[kind].get(points);
     if (!l) {
       const keyPrefix = `${this.opts.keyPrefix ?? 'agentway'}:${kind}`;
       const memory = new RateLimiterMemory({ keyPrefix, points, duration: WINDOW_SECONDS });
@@ -84,7 +84,7 @@ export class ClientLimiter {
       l = this.opts.redis
         ? new RateLimiterRedis({ storeClient: this.opts.redis, keyPrefix, points, duration: WINDOW_SECONDS, insuranceLimiter: memory, rejectIfRedisNotReady: true })
         : memory;
-      this.limiters.set(id, l);
+      this.limiters[kind].set(points, l);
     }
     return l;
   }

@@ -15,6 +15,7 @@ import { PORTS } from '../../manifests/defaults.js';
 import { boundPort, listen } from '../common/http-server.js';
 import { KubeClient } from '../kube/kube-client.js';
 import { AdminApi } from './admin.js';
+import { AnswerCounts } from './answer-counts.js';
 import { objectKey } from '../kube/resources.js';
 import { Backend, Catalog, View } from './catalog.js';
 import { PolicySources } from './policy-sources.js';
@@ -192,7 +193,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
 export class Router {
   public readonly catalog: Catalog;
   private readonly registry = new Registry();
-  private readonly requests: Counter;
+  private readonly answers: AnswerCounts;
   private readonly latency: Histogram;
   private readonly inFlightGauge: Gauge;
   private readonly upstreamErrors: Counter;
@@ -225,7 +226,7 @@ export class Router {
     this.catalog = new Catalog({ client: opts.client, log: opts.log, namespace: opts.namespace, defaultTimeoutMs: opts.defaultTimeoutMs });
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'agentway_router_requests_total', help: 'Router answers by path, status code and backend', labelNames: ['path', 'code', 'backend'], registers });
+    this.answers = new AnswerCounts(this.registry);
     this.latency = new Histogram({
       name: 'agentway_router_request_duration_seconds', help: 'Time to the response headers, by path', labelNames: ['path'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30], registers,
@@ -358,7 +359,7 @@ export class Router {
 
   private send(res: http.ServerResponse, path: string, status: number, body: unknown, headers: Record<string, string> = {}, backend = ''): void {
     const text = JSON.stringify(body);
-    this.requests.inc({ path, code: status, backend });
+    this.answers.add(path, status, backend);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers }).end(text);
   }
 
@@ -431,7 +432,7 @@ export class Router {
       stopTimer();
       // The cache keeps the backend's key (what eligibility is checked by); answers name it by its label.
       const label = view.backends.get(hit.backend)?.label ?? hit.backend;
-      this.requests.inc({ path, code: hit.status, backend: label });
+      this.answers.add(path, hit.status, label);
       res.writeHead(hit.status, { 'Content-Type': hit.contentType, 'Content-Length': hit.body.length, [BACKEND_HEADER]: label, [CACHE_HEADER]: 'hit' }).end(hit.body);
       return;
     }
@@ -634,7 +635,7 @@ export class Router {
       // Server-sent events go out as they arrive: headers now, each event as soon as it is whole.
       res.flushHeaders();
       a.stopTimer();
-      this.requests.inc({ path, code: status, backend: backend.label });
+      this.answers.add(path, status, backend.label);
       for await (const chunk of up.body) {
         const text = translator.push(chunk as Buffer);
         if (text) await write(res, text);
@@ -653,14 +654,14 @@ export class Router {
       }
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(body.length), ...extra }).end(body);
       a.stopTimer();
-      this.requests.inc({ path, code: status, backend: backend.label });
+      this.answers.add(path, status, backend.label);
       return this.finished(status, body, backend);
     }
     // No flushHeaders here: the headers leave with the first chunk of the body, in one write (Node corks the
     // socket until the next tick), instead of a packet of their own.
     res.writeHead(status, { ...out, ...extra });
     a.stopTimer();
-    this.requests.inc({ path, code: status, backend: backend.label });
+    this.answers.add(path, status, backend.label);
     // Passed on as it arrives, with a copy kept (up to a bound) for the usage and the cache.
     const kept: Buffer[] = [];
     let size = 0;

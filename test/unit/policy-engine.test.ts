@@ -183,6 +183,11 @@ describe('limits, cache, cost, audit', () => {
     }
     expect(fresh.reservation.tokens).toBe(7 + Math.ceil(Buffer.byteLength(JSON.stringify(body.messages)) / 4));
     expect(otherAccess.cacheKey).not.toBe(fresh.cacheKey);
+    // The same bytes under a raised class, then under the client's own class again.
+    const raised = await policy.admit({ ...request(KEYS.web, { body, cls: 'restricted' }), bodyId }, [vllm], 'capacity') as Admission<PolicyTarget>;
+    const back = await policy.admit({ ...request(KEYS.web, { body }), bodyId }, [anthropic], 'capacity') as Admission<PolicyTarget>;
+    expect(raised.cacheKey).not.toBe(fresh.cacheKey);
+    expect(back.cacheKey).toBe(fresh.cacheKey);
   });
 
   test('streaming and non-zero temperature are never cached; errors are never stored', async () => {

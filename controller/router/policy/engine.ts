@@ -110,6 +110,8 @@ interface BodySummary {
   readonly estimate: TokenEstimate;
   /** `bodyDigest` of the body, for the cache key. */
   readonly digest: string;
+  /** The cache key last made with this digest, and what else it was made of. */
+  lastKey?: { readonly access: string; readonly dataClass: DataClass; readonly model: string; readonly engine: string; readonly key: string };
 }
 
 /** Distinct cacheable bodies whose summary is kept (a few hundred bytes each). */
@@ -166,7 +168,7 @@ export class Policy {
     const summary = useCache ? this.summary(req) : undefined;
     // The key names the ModelAccess and the class, and is looked up only once the key, the allow-list and the
     // class have let the request through: no entry is shared across ModelAccess objects or served past a refusal.
-    const key = summary ? cacheKey({ access: client.access, dataClass: cls, model: req.model, engine: req.engine ?? '', bodyDigest: summary.digest }) : undefined;
+    const key = summary ? this.cacheKey(summary, client.access, cls, req.model, req.engine ?? '') : undefined;
     if (key !== undefined) {
       const hit = await this.cached(req, started, client, cls, eligible, key);
       if (hit) return hit;
@@ -178,6 +180,18 @@ export class Policy {
     const reservation = await this.deps.limiter.reserve(client, estimate.prompt + estimate.completion);
     if (isPolicyError(reservation)) return this.refuse(req, started, reservation, client, cls);
     return { request: req, client, dataClass: cls, eligible, targets, reservation, started, ...(key !== undefined ? { cacheKey: key } : {}) };
+  }
+
+  /**
+   * The cache key of a body's summary: the same client sending the same body again — what the cache is for —
+   * gets the key made last time instead of serialising and hashing its parts again.
+   */
+  private cacheKey(summary: BodySummary, access: string, dataClass: DataClass, model: string, engine: string): string {
+    const last = summary.lastKey;
+    if (last && last.access === access && last.dataClass === dataClass && last.model === model && last.engine === engine) return last.key;
+    const key = cacheKey({ access, dataClass, model, engine, bodyDigest: summary.digest });
+    summary.lastKey = { access, dataClass, model, engine, key };
+    return key;
   }
 
   /**

@@ -22,23 +22,26 @@ export function program(): Command {
 
   addRenderFlags(cli.command('synth'))
     .description('render CR YAML files into Kubernetes manifests, one file per CR plus one for shared objects')
-    .requiredOption('-f, --file <path...>', 'CR files or directories (searched for *.yaml, *.yml)')
-    .option('-o, --output <dir>', 'output directory', process.env.CDK8S_OUTDIR ?? 'dist')
+    .requiredOption('-f, --file <path...>', 'CR files or directories (searched for *.yaml, *.yml); - reads standard input')
+    .option('-o, --output <dir>', 'output directory; - writes one YAML stream to standard output', process.env.CDK8S_OUTDIR ?? 'dist')
     .option('--traefik', 'also render a Traefik forwardAuth Middleware and IngressRoute for per-client pods')
     .option('--traefik-entry-point <name...>', 'entry points of the Traefik IngressRoute (default: web)')
     .action(async (opts: RenderFlags & { file: string[]; output: string }) => {
       const { formatSynthError } = await import('../../manifests/synth.js');
-      const { synthFiles } = await import('./synth.js');
+      const { STANDARD_STREAM, synthFiles, synthStream } = await import('./synth.js');
+      const toStdout = opts.output === STANDARD_STREAM;
       let result;
       try {
-        result = await synthFiles(opts.file, opts.output, renderConfigFromFlags(opts));
+        result = toStdout
+          ? await synthStream(opts.file, renderConfigFromFlags(opts), process.stdout)
+          : await synthFiles(opts.file, opts.output, renderConfigFromFlags(opts));
       } catch (err) {
         fail(`agentway synth: ${(err as Error).message}`);
       }
       for (const source of result.skipped) process.stderr.write(`${source}: skipped (not an agentway.dev resource)\n`);
       if (result.errors.length > 0) fail(result.errors.map(formatSynthError).join('\n'));
       for (const w of result.warnings) process.stderr.write(`warning: ${formatSynthError(w)}\n`);
-      process.stderr.write(`wrote ${result.files.size} file(s) to ${opts.output}\n`);
+      process.stderr.write(toStdout ? `wrote the documents of ${result.files.size} file(s) to standard output\n` : `wrote ${result.files.size} file(s) to ${opts.output}\n`);
     });
 
   cli.command('crds')

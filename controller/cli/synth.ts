@@ -48,10 +48,16 @@ export function expandedSize(doc: unknown, budget = MAX_EXPANDED_VALUES): number
   }
 }
 
-/** Every YAML file named, or found below a named directory, in a stable order. */
+/** `-` as an input reads CR documents from standard input; as the output, writes one YAML stream to stdout. */
+export const STANDARD_STREAM = '-';
+/** How standard input is named in errors and warnings. */
+const STDIN_SOURCE = '<stdin>';
+
+/** Every YAML file named, or found below a named directory, in a stable order; `-` stays as it is. */
 export async function yamlFiles(inputs: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const input of inputs) {
+    if (input === STANDARD_STREAM) { out.push(input); continue; }
     const info = await stat(input);
     if (!info.isDirectory()) { out.push(input); continue; }
     const entries = await readdir(input, { recursive: true, withFileTypes: true });
@@ -65,9 +71,22 @@ export async function yamlFiles(inputs: readonly string[]): Promise<string[]> {
  * order of `files`. Reads are synchronous: for a thousand small files in the page cache, a read costs a fifth
  * of what an asynchronous one costs the thread, and nothing else runs meanwhile.
  */
-export function readDocuments(files: readonly string[]): { docs: SourceDocument[]; errors: SynthError[] } {
-  const parsed = files.map((file) => parseFile(file, readFileSync(file, 'utf8')));
+export function readDocuments(files: readonly string[], stdin = ''): { docs: SourceDocument[]; errors: SynthError[] } {
+  const parsed = files.map((file) => (file === STANDARD_STREAM ? parseFile(STDIN_SOURCE, stdin) : parseFile(file, readFileSync(file, 'utf8'))));
   return { docs: parsed.flatMap((p) => p.docs), errors: parsed.flatMap((p) => p.errors) };
+}
+
+/** The documents of `inputs` (files, directories, `-` for standard input), as `readDocuments` gives them. */
+async function readInputs(inputs: readonly string[]): Promise<{ docs: SourceDocument[]; errors: SynthError[] }> {
+  const files = await yamlFiles(inputs);
+  return readDocuments(files, files.includes(STANDARD_STREAM) ? await readStandardInput() : '');
+}
+
+/** All of standard input, read as a stream: a synchronous read fails on a pipe its writer made non-blocking. */
+async function readStandardInput(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseFile(file: string, text: string): { docs: SourceDocument[]; errors: SynthError[] } {
@@ -114,7 +133,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
  * exists keeps its other files, one that does not is created. Nothing is written when a CR fails.
  */
 export async function synthFiles(inputs: readonly string[], outdir: string, config: RenderConfig): Promise<SynthResult> {
-  const { docs, errors } = readDocuments(await yamlFiles(inputs));
+  const { docs, errors } = await readInputs(inputs);
   if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
   // Ctrl-C (or a kill) during the synth is held until the staging directory is gone or in place, so that
   // an interrupted synth leaves nothing behind; then the process dies of it as it would have.
@@ -156,6 +175,21 @@ export async function synthFiles(inputs: readonly string[], outdir: string, conf
   } finally {
     signals.release();
   }
+}
+
+/**
+ * Reads `inputs`, renders them and, when nothing failed, writes every manifest file's documents to `out` as
+ * one YAML stream (`agentway synth -o - | kubectl apply --server-side -f -`), the files in the order a synth
+ * into a directory creates them. Nothing is written when a CR fails.
+ */
+export async function synthStream(inputs: readonly string[], config: RenderConfig, out: NodeJS.WritableStream): Promise<SynthResult> {
+  const { docs, errors } = await readInputs(inputs);
+  if (errors.length > 0) return { files: new Map(), errors, skipped: [], warnings: [] };
+  const result = synthesize(docs, config);
+  if (result.errors.length > 0) return result;
+  const stream = [...result.files.values()].filter((text) => text !== '').join('---\n');
+  await new Promise<void>((resolve, reject) => out.write(stream, (err) => (err ? reject(err) : resolve())));
+  return result;
 }
 
 /** Renders everything, then writes: for an output directory no staging directory can be made next to. */

@@ -17,16 +17,17 @@ const TIMEOUT = 60_000;
 
 interface Outcome { readonly code: number; readonly stdout: string; readonly stderr: string }
 
-function agentway(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Outcome> {
+function agentway(args: readonly string[], extraEnv: Record<string, string> = {}, stdin = ''): Promise<Outcome> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
   // The tests own the configuration: nothing from the caller's shell leaks in.
   for (const key of Object.keys(childEnv)) {
     if ((key.startsWith('GATEWAY_DEFAULT_') && !(key in extraEnv)) || key === 'CDK8S_OUTDIR') delete childEnv[key];
   }
   return new Promise((resolve) => {
-    execFile(TSX, [CLI, ...args], { cwd: ROOT, env: childEnv, timeout: TIMEOUT - 5_000 }, (err, stdout, stderr) => {
+    const child = execFile(TSX, [CLI, ...args], { cwd: ROOT, env: childEnv, timeout: TIMEOUT - 5_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
     });
+    child.stdin?.end(stdin);
   });
 }
 
@@ -66,7 +67,7 @@ beforeAll(async () => {
   files.tolerating = writeCrs('tolerating.yaml', agent({ tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' }, { operator: 'Exists' }] }));
   files.dangling = writeCrs('dangling.yaml', agent({ modelAPI: 'absent', mcpServers: ['search', 'gone'] }), mcpServer());
 
-  const scenarios: Record<string, [string[], Record<string, string>?]> = {
+  const scenarios: Record<string, [string[], Record<string, string>?, string?]> = {
     examples: [['synth', '-f', 'examples', '-o', out('examples')]],
     examplesAgain: [['synth', '-f', 'examples', '-o', out('examplesAgain')]],
     bad: [['synth', '-f', path.join(tmp, 'bad'), '-o', out('bad')]],
@@ -85,6 +86,10 @@ beforeAll(async () => {
     crds: [['crds']],
     dangling: [['synth', '-f', files.dangling, '-o', out('dangling')]],
     policy: [['synth', '-f', files.tolerating, '-o', out('policy'), '--allowed-tolerations', 'nvidia.com/gpu,example.com/dedicated']],
+    toStdout: [['synth', '-f', 'examples', '-o', '-']],
+    badToStdout: [['synth', '-f', files.bad, '-o', '-']],
+    fromStdin: [['synth', '-f', '-', '-o', out('fromStdin')], {}, readFileSync(files.dangling, 'utf8')],
+    badFromStdin: [['synth', '-f', '-', '-o', out('badFromStdin')], {}, readFileSync(files.bad, 'utf8')],
     install: [['install']],
     installImage: [['install', '--image', 'registry.example.com/platform/agentway:0.1.0']],
     installPolicy: [['install', '--allowed-tolerations', 'nvidia.com/gpu', '--allowed-node-selectors', 'gpu=a100,topology.kubernetes.io/zone']],
@@ -114,6 +119,28 @@ describe('agentway synth', () => {
 
   test('writes byte-identical files on a second run', () => {
     expect(readDir(out('examplesAgain'))).toEqual(readDir(out('examples')));
+  });
+
+  test('-o - writes the documents of every file to stdout, as one YAML stream in the order synthesize renders them', () => {
+    // A file with no objects (a ModelAPI that names model servers it does not run) adds no empty document.
+    const expected = [...synthesize(exampleDocuments(), renderConfig()).files.values()].filter((text) => text !== '');
+    expect([runs.toStdout.code, runs.toStdout.stdout]).toEqual([0, expected.join('---\n')]);
+    expect(objectsInYaml(runs.toStdout.stdout)).toEqual(expected.flatMap(objectsInYaml));
+    expect(runs.toStdout.stderr).toContain('wrote the documents of 8 file(s) to standard output');
+  });
+
+  test('-o - writes nothing to stdout when a CR fails', () => {
+    expect([runs.badToStdout.code, runs.badToStdout.stdout]).toEqual([1, '']);
+    expect(runs.badToStdout.stderr).toContain('Agent/broken: spec.replicas: must be >= 0, got -1');
+  });
+
+  test('-f - reads the CRs from stdin, and names stdin in errors', () => {
+    expect([runs.fromStdin.code, listDir(out('fromStdin'))])
+      .toEqual([0, [SHARED_FILE, 'ai.agent.research.yaml', 'ai.mcpserver.search.yaml'].sort()]);
+    expect(runs.fromStdin.stderr).toContain('warning: <stdin>#1: Agent/research: spec.modelAPI: ModelAPI "absent" is not among the inputs');
+    expect([runs.badFromStdin.code, runs.badFromStdin.stderr.split('\n')])
+      .toEqual([1, expect.arrayContaining(['<stdin>: Agent/broken: spec.replicas: must be >= 0, got -1'])]);
+    expect(listDir(out('badFromStdin'))).toEqual([]);
   });
 
   test('reports how many files it wrote', () => {

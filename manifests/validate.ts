@@ -26,16 +26,15 @@ const FRIENDLY_PATTERNS: Record<string, string> = {
   [QUANTITY]: 'must be a Kubernetes quantity such as "500m", "8" or "64Gi"',
 };
 
-type Validator<T> = ValidateFunction<T>;
 /**
  * The validator of each kind, compiled ahead of time from manifests/validation-schemas.ts. Its type guard is
  * where a CR becomes its read-side type (manifests/api.ts); test/types/api-agrees-with-imports.ts proves that
  * type agrees with the one generated from the same schema.
  */
-const validators = compiled as unknown as Record<ValidatedKind, Validator<unknown>>;
-const resourceValidator = (kind: Kind) => validators[kind] as Validator<AgentwayResource>;
-const modelRouteValidator = () => validators.ModelRoute as Validator<ModelRoute>;
-const modelAccessValidator = () => validators.ModelAccess as Validator<ModelAccess>;
+const validators = compiled as unknown as Record<ValidatedKind, ValidateFunction<unknown>>;
+const resourceValidator = (kind: Kind) => validators[kind] as ValidateFunction<AgentwayResource>;
+const modelRouteValidator = validators.ModelRoute as ValidateFunction<ModelRoute>;
+const modelAccessValidator = validators.ModelAccess as ValidateFunction<ModelAccess>;
 
 /** The value at an ajv instance path (a JSON pointer) of the validated object. */
 function valueAt(root: unknown, instancePath: string): unknown {
@@ -220,7 +219,7 @@ export function validateModelRoute(input: unknown): ModelRouteValidation {
   if (raw.kind !== 'ModelRoute') return { errors: [{ path: 'kind', message: `must be ModelRoute, got ${show(raw.kind)}` }] };
   if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
   const cr = structuredClone(raw);
-  const validate = modelRouteValidator();
+  const validate = modelRouteValidator;
   if (!validate(cr)) return { errors: schemaErrors(validate, cr) };
   const errors = cr.spec.targets.flatMap((t, i) => ((t.modelAPI === undefined) === (t.service === undefined)
     ? [{ path: `spec.targets[${i}]`, message: 'set exactly one of modelAPI and service' }] : []));
@@ -241,7 +240,7 @@ export function validateModelAccess(input: unknown): ModelAccessValidation {
   if (raw.kind !== 'ModelAccess') return { errors: [{ path: 'kind', message: `must be ModelAccess, got ${show(raw.kind)}` }] };
   if (typeof raw.metadata?.name !== 'string' || raw.metadata.name === '') return { errors: [{ path: 'metadata.name', message: 'is required' }] };
   const cr = structuredClone(raw);
-  const validate = modelAccessValidator();
+  const validate = modelAccessValidator;
   if (!validate(cr)) return { errors: schemaErrors(validate, cr) };
   const errors = duplicates(cr.spec.models ?? [], (m) => m, (i) => `spec.models[${i}]`, 'model');
   return errors.length > 0 ? { errors } : { resource: cr, errors: [] };

@@ -1,7 +1,7 @@
 /** The I/O half of `agentway synth`: read CR files, write one manifest file per CR. */
 import { randomBytes } from 'node:crypto';
 import { Stats, readFileSync, renameSync, rmdirSync } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { YAMLException, loadAll } from 'js-yaml';
@@ -114,20 +114,6 @@ function parseFile(file: string, text: string): { docs: SourceDocument[]; errors
   return { docs, errors };
 }
 
-/** `fn` over `items` with at most `limit` calls in flight; results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 /**
  * Reads `inputs`, renders them and, when nothing failed, writes the manifests into `outdir`: a directory that
  * exists keeps its other files, one that does not is created. Nothing is written when a CR fails.
@@ -192,12 +178,22 @@ export async function synthStream(inputs: readonly string[], config: RenderConfi
   return result;
 }
 
-/** Renders everything, then writes: for an output directory no staging directory can be made next to. */
+/**
+ * Renders everything, then writes, by the same writer thread: for an output directory no staging directory
+ * can be made next to.
+ */
 async function synthThenWrite(docs: readonly SourceDocument[], outdir: string, config: RenderConfig): Promise<SynthResult> {
   const result = synthesize(docs, config);
   if (result.errors.length > 0) return result;
   await mkdir(outdir, { recursive: true });
-  await mapLimit([...result.files], 32, ([name, text]) => writeFile(path.join(outdir, name), text));
+  const writes = new BackgroundWrites(outdir);
+  try {
+    for (const [name, text] of result.files) writes.add(name, text);
+    await writes.finished();
+  } catch (err) {
+    await writes.abandon();
+    throw err;
+  }
   return result;
 }
 

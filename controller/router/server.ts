@@ -644,10 +644,14 @@ export class Router {
       // A provider's own headers (organisation, request ids, cookies) stay with the router.
       for (const k of ['content-type', 'content-length']) if (up.headers[k] !== undefined) out[k] = up.headers[k]!;
     }
+    // The headers go out in `out`, filled in place: an object spread from `out` per request (`{ ...out, ...extra }`)
+    // left more than 100 bytes promoted to the old generation for every forwarded request.
     if (streaming) {
       const translator: StreamTranslator = adapter?.streamTranslator(ctx) ?? new PassThroughStream(a.includeUsage);
       delete out['content-length'];
-      res.writeHead(status, { ...out, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...extra });
+      out['content-type'] = 'text/event-stream';
+      out['cache-control'] = 'no-cache';
+      res.writeHead(status, Object.assign(out, extra));
       // Server-sent events go out as they arrive: headers now, each event as soon as it is whole.
       res.flushHeaders();
       a.stopTimer();
@@ -675,7 +679,7 @@ export class Router {
     }
     // No flushHeaders here: the headers leave with the first chunk of the body, in one write (Node corks the
     // socket until the next tick), instead of a packet of their own.
-    res.writeHead(status, { ...out, ...extra });
+    res.writeHead(status, Object.assign(out, extra));
     a.stopTimer();
     this.answers.add(path, status, backend.label);
     // Passed on as it arrives, with a copy kept (up to a bound) for the usage and the cache.

@@ -58,9 +58,6 @@ export function reservationTokens(body: Record<string, unknown>, defaultCompleti
 
 const retryAfter = (ms: number): Record<string, string> => ({ 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) });
 
-const requestsLimited = (client: Client, limit: number, r: RateLimiterRes): PolicyError =>
-  policyError(429, 'rate_limit_exceeded', 'rate_limit_error', `client ${client.id} reached its limit of ${limit} requests per minute`, retryAfter(r.msBeforeNext));
-
 export class ClientLimiter {
   /** By kind, then by the limit: looked up on every request without building a key. */
   private readonly limiters = { rpm: new Map<number, RateLimiterAbstract>(), tpm: new Map<number, RateLimiterAbstract>() };
@@ -108,19 +105,14 @@ export class ClientLimiter {
   public async reserve(client: Client, tokens: number): Promise<Reservation | PolicyError> {
     const limits: Limits = client.limits ?? {};
     const now = this.clock();
-    const none: Reservation = { client: client.id, tokens: 0, windowEnds: now };
-    let requestTaken: RateLimiterAbstract | undefined;
-    if (isLimit(limits.requestsPerMinute)) {
-      const rpm = this.limiter('rpm', limits.requestsPerMinute);
-      const r = await this.take(rpm, client.id, 1);
-      if ('rejected' in r) return requestsLimited(client, limits.requestsPerMinute, r.rejected);
-      requestTaken = rpm;
-    }
-    if (!isLimit(limits.tokensPerMinute)) return none;
+    const limited = await this.count(client);
+    if (limited) return limited;
+    if (!isLimit(limits.tokensPerMinute)) return { client: client.id, tokens: 0, windowEnds: now };
     const amount = Math.max(1, Math.min(Math.ceil(tokens), limits.tokensPerMinute));
     const r = await this.take(this.limiter('tpm', limits.tokensPerMinute), client.id, amount);
     if ('rejected' in r) {
-      if (requestTaken) await requestTaken.reward(client.id, 1).catch(() => undefined);
+      // A request refused for its tokens costs no request either.
+      if (isLimit(limits.requestsPerMinute)) await this.limiter('rpm', limits.requestsPerMinute).reward(client.id, 1).catch(() => undefined);
       return policyError(429, 'token_limit_exceeded', 'rate_limit_error',
         `client ${client.id} reached its limit of ${limits.tokensPerMinute} tokens per minute`, retryAfter(r.rejected.msBeforeNext));
     }
@@ -128,14 +120,16 @@ export class ClientLimiter {
   }
 
   /**
-   * Counts one request that needs no tokens (an answer from the cache) against requests per minute; 429 with
-   * Retry-After at the limit, undefined when it may pass.
+   * Counts one request against requests per minute: every request through `reserve`, and on its own one that
+   * needs no tokens (an answer from the cache). 429 with Retry-After at the limit, undefined when it may pass.
    */
   public async count(client: Client): Promise<PolicyError | undefined> {
     const limit = client.limits?.requestsPerMinute;
     if (!isLimit(limit)) return undefined;
     const r = await this.take(this.limiter('rpm', limit), client.id, 1);
-    return 'rejected' in r ? requestsLimited(client, limit, r.rejected) : undefined;
+    if (!('rejected' in r)) return undefined;
+    return policyError(429, 'rate_limit_exceeded', 'rate_limit_error',
+      `client ${client.id} reached its limit of ${limit} requests per minute`, retryAfter(r.rejected.msBeforeNext));
   }
 
   /**
